@@ -1,0 +1,104 @@
+"""The ``capplan`` command: glue only. Each command parses options, calls the library, and turns
+:class:`~capplan.errors.CapplanError` into one ``Error: ...`` line with the error's exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from capplan import __version__
+from capplan.config import Settings, load_settings
+from capplan.errors import CapplanError
+
+
+class App:
+    """Built once by the group and handed to every command through the click context."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class CapplanGroup(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except CapplanError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _setup_logging(settings: Settings, verbose: int) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, settings.log.level.upper(), logging.INFO)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if settings.log.file:
+        handlers.append(logging.FileHandler(settings.log.file))
+    logging.basicConfig(
+        level=level, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@click.group(cls=CapplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="capplan")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file (default ./capplan.toml if present, or $CAPPLAN_CONFIG).",
+)
+@click.option("--influx-url", help="InfluxDB URL, e.g. http://127.0.0.1:8086.")
+@click.option("--database", help="InfluxDB database.")
+@click.option("--kapacitor-url", help="Kapacitor URL, e.g. http://127.0.0.1:9092.")
+@click.option("--store", help="Model store directory.")
+@click.option("-v", "--verbose", count=True, help="Log debug messages.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: Path | None,
+    influx_url: str | None,
+    database: str | None,
+    kapacitor_url: str | None,
+    store: str | None,
+    verbose: int,
+) -> None:
+    """Capacity-planning forecasts for InfluxDB series, with drift alerts and retraining via Kapacitor."""
+    settings = load_settings(
+        config_path,
+        overrides={
+            "influxdb": {"url": influx_url, "database": database},
+            "kapacitor": {"url": kapacitor_url},
+            "model": {"store": store},
+        },
+    )
+    _setup_logging(settings, verbose)
+    ctx.obj = App(settings)
+
+
+@cli.command()
+@click.option("--offline", is_flag=True, help="Skip the server checks (no InfluxDB or Kapacitor needed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@pass_app
+def doctor(app: App, offline: bool, as_json: bool) -> None:
+    """Check the configuration, InfluxDB and Kapacitor; exit non-zero on any problem."""
+    from capplan import doctor as checks_module
+
+    checks = checks_module.offline_checks(app.settings)
+    if not offline:
+        checks += checks_module.server_checks(app.settings)
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        for check in checks:
+            click.echo(f"{'ok ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    if not all(c.ok for c in checks):
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="capplan")

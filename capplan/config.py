@@ -1,0 +1,221 @@
+"""Settings built once at the edge and passed in: defaults < TOML file < ``CAPPLAN_*`` env < CLI flags.
+
+This is the only module that reads configuration files or the environment, so everything else can be
+tested with a plain ``Settings`` object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from capplan.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("capplan.toml")
+ENV_PREFIX = "CAPPLAN_"
+
+
+@dataclass(frozen=True)
+class InfluxSettings:
+    url: str = "http://127.0.0.1:8086"
+    database: str = "telegraf"
+    retention_policy: str = ""
+    username: str = ""
+    password: str = ""
+    verify_ssl: bool = True
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class KapacitorSettings:
+    url: str = "http://127.0.0.1:9092"
+    username: str = ""
+    password: str = ""
+    verify_ssl: bool = True
+    timeout: float = 10.0
+    # Absolute path of the wrapper that venv-bootstrap writes; Kapacitor execs it without a shell.
+    exec_wrapper: str = ""
+    slack_channel: str = ""
+    task_prefix: str = "capplan"
+    every: str = "1h"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    store: str = "models"
+    interval: str = "1h"
+    history: str = "28d"
+    horizon: str = "7d"
+    retrain_window: str = "7d"
+    keep_versions: int = 5
+    seed: int = 0
+    lstm_epochs: int = 20
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One measurement/field to forecast; every tag combination found under ``where`` is a series."""
+
+    measurement: str
+    field: str
+    aggregate: str = "mean"
+    primary_tag: str = "host"
+    where: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Capacity limit of one measurement's field, optionally only for series with given tags."""
+
+    measurement: str
+    field: str
+    value: float
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "INFO"
+    file: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    influxdb: InfluxSettings = field(default_factory=InfluxSettings)
+    kapacitor: KapacitorSettings = field(default_factory=KapacitorSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    series: tuple[SeriesSpec, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+
+
+_SECTIONS: dict[str, type] = {
+    "influxdb": InfluxSettings,
+    "kapacitor": KapacitorSettings,
+    "model": ModelSettings,
+    "log": LogSettings,
+}
+
+
+def _convert(value: Any, target: Any, where: str) -> Any:
+    """Coerce a TOML or environment value to the field's declared scalar type."""
+    if target is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if target in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            return target(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if target is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; valid keys are {', '.join(sorted(known))}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        hint = hints[name]
+        origin = typing.get_origin(hint)
+        if origin in (Mapping, dict) or hint is Mapping:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}.{name}: expected a table of tag = value, got {value!r}")
+            kwargs[name] = {str(k): str(v) for k, v in value.items()}
+        elif origin in (types.UnionType, typing.Union):
+            kwargs[name] = value
+        else:
+            kwargs[name] = _convert(value, hint, f"{where}.{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc}); fix the file or pass --config") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``CAPPLAN_INFLUXDB_URL=...`` -> ``{"influxdb": {"url": ...}}`` for the scalar sections."""
+    out: dict[str, dict[str, str]] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX) :].lower()
+        for section in _SECTIONS:
+            if rest.startswith(section + "_"):
+                out.setdefault(section, {})[rest[len(section) + 1 :]] = value
+                break
+    return out
+
+
+def load_settings(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Merge the layers; ``path=None`` reads ``./capplan.toml`` only if it exists.
+
+    ``overrides`` holds CLI flags as ``{section: {key: value}}``; ``None`` values are ignored so unset
+    flags do not mask lower layers.
+    """
+    env = os.environ if env is None else env
+    if path is None:
+        env_path = env.get(ENV_PREFIX + "CONFIG")
+        path = Path(env_path) if env_path else None
+        data = (
+            _read_toml(path)
+            if path
+            else (_read_toml(DEFAULT_CONFIG_PATH) if DEFAULT_CONFIG_PATH.exists() else {})
+        )
+    else:
+        if not path.exists():
+            raise ConfigError(f"{path}: config file not found; create it or drop --config")
+        data = _read_toml(path)
+
+    unknown = set(data) - set(_SECTIONS) - {"series", "thresholds"}
+    if unknown:
+        raise ConfigError(f"config: unknown section(s) {', '.join(sorted(unknown))}")
+
+    layered: dict[str, dict[str, Any]] = {name: dict(data.get(name, {})) for name in _SECTIONS}
+    for section, values in _env_overrides(env).items():
+        layered[section].update(values)
+    for section, values in (overrides or {}).items():
+        layered[section].update({k: v for k, v in values.items() if v is not None})
+
+    built = {name: _build(cls, layered[name], name) for name, cls in _SECTIONS.items()}
+    series = tuple(_build(SeriesSpec, s, f"series[{i}]") for i, s in enumerate(data.get("series", [])))
+    thresholds = tuple(
+        _build(Threshold, t, f"thresholds[{i}]") for i, t in enumerate(data.get("thresholds", []))
+    )
+    return Settings(**built, series=series, thresholds=thresholds)

@@ -1,0 +1,116 @@
+"""The harness itself: real InfluxDB and Kapacitor answer, and Kapacitor's alerts reach the Slack stand-in."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from click.testing import CliRunner
+
+from capplan.cli import cli
+
+
+def test_influxdb_write_and_read_back(influx_client):
+    now = time.time_ns() // 10**9 * 10**9
+    points = [
+        {
+            "measurement": "probe",
+            "tags": {"host": "srv 1"},
+            "time": now - i * 60 * 10**9,
+            "fields": {"value": v},
+        }
+        for i, v in enumerate([3.5, 2.5, 1.5])
+    ]
+    assert influx_client.write_points(points, time_precision="n")
+    result = influx_client.query(
+        'SELECT "value" FROM "probe" WHERE "host" = $h AND time > now() - 1h',
+        bind_params={"h": "srv 1"},
+        epoch="ns",
+    )
+    rows = list(result.get_points("probe"))
+    assert [r["value"] for r in rows] == [1.5, 2.5, 3.5]
+    assert rows[-1]["time"] == now
+
+
+def test_kapacitor_batch_task_alerts_to_slack(influx_settings, influx_client, kapacitor_url, slack):
+    db = influx_settings.database
+    script = f"""
+batch
+    |query('SELECT max("value") AS value FROM "{db}"."autogen"."probe"')
+        .period(1m)
+        .every(1s)
+    |alert()
+        .id('harness-probe')
+        .message('probe is {{{{ .Level }}}} at {{{{ index .Fields "value" }}}}')
+        .crit(lambda: "value" > 50.0)
+        .stateChangesOnly()
+        .slack()
+"""
+    task_id = f"harness-{db}"
+    api = kapacitor_url + "/kapacitor/v1"
+    response = requests.post(
+        api + "/tasks",
+        json={
+            "id": task_id,
+            "type": "batch",
+            "dbrps": [{"db": db, "rp": "autogen"}],
+            "script": script,
+            "status": "enabled",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    try:
+        task = requests.get(f"{api}/tasks/{task_id}", timeout=10).json()
+        assert task["executing"] is True, task
+        assert task["error"] == ""
+
+        influx_client.write_points(
+            [{"measurement": "probe", "time": time.time_ns(), "fields": {"value": 99.0}}], time_precision="n"
+        )
+        posts = slack.wait_for(lambda p: "probe is CRITICAL" in str(p))
+        assert posts, (
+            f"no Slack POST; task stats: {requests.get(f'{api}/tasks/{task_id}', timeout=10).json()}"
+        )
+        assert posts[0]["channel"] == "#capplan-test"
+        assert posts[0]["attachments"][0]["text"] == "probe is CRITICAL at 99"
+        time.sleep(2)
+        # stateChangesOnly: further evaluations at CRITICAL do not post again.
+        assert len([p for p in slack.posts if "probe is CRITICAL" in str(p)]) == 1
+    finally:
+        requests.delete(f"{api}/tasks/{task_id}", timeout=10)
+
+
+def test_doctor_reports_both_server_versions(influx_settings, kapacitor_url):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--influx-url",
+            influx_settings.url,
+            "--database",
+            influx_settings.database,
+            "--kapacitor-url",
+            kapacitor_url,
+            "doctor",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "influxdb: " in result.output and "version 1." in result.output
+    assert f"kapacitor: {kapacitor_url} version 1.5.9" in result.output
+
+
+def test_doctor_names_missing_database_and_fails(influx_settings, kapacitor_url):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--influx-url",
+            influx_settings.url,
+            "--database",
+            "no_such_db",
+            "--kapacitor-url",
+            kapacitor_url,
+            "doctor",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "database 'no_such_db' not found" in result.output
