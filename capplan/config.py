@@ -44,7 +44,12 @@ class KapacitorSettings:
     exec_wrapper: str = ""
     slack_channel: str = ""
     task_prefix: str = "capplan"
+    # How often each alert task compares the newest real bucket with the forecast.
     every: str = "1h"
+    # Alert when the real value leaves the forecast interval, or when |real - yhat| exceeds these
+    # (absolute in the field's unit, relative as a fraction of |yhat|); 0 disables a threshold.
+    abs_threshold: float = 0.0
+    rel_threshold: float = 0.0
 
 
 @dataclass(frozen=True)
