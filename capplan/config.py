@@ -83,6 +83,12 @@ class Threshold:
     field: str
     value: float
     tags: Mapping[str, str] = field(default_factory=dict)
+    # "above" for usage that fills up (disk used_percent); "below" for headroom that runs out (mem available).
+    direction: str = "above"
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("above", "below"):
+            raise ConfigError(f"threshold {self.measurement}.{self.field}: direction must be 'above' or 'below'")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from capplan.config import load_settings
+from capplan.errors import ConfigError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "capplan.toml"
+    path.write_text(text)
+    return path
+
+
+def test_precedence_file_then_env_then_flags(tmp_path):
+    path = _write(
+        tmp_path,
+        """
+[influxdb]
+url = "http://file:8086"
+database = "filedb"
+timeout = 3
+[model]
+keep_versions = 7
+""",
+    )
+    env = {"CAPPLAN_INFLUXDB_DATABASE": "envdb", "CAPPLAN_INFLUXDB_URL": "http://env:8086"}
+    settings = load_settings(path, env=env, overrides={"influxdb": {"url": "http://flag:8086", "database": None}})
+    assert settings.influxdb.url == "http://flag:8086"  # flag beats env beats file
+    assert settings.influxdb.database == "envdb"  # unset flag (None) does not mask env
+    assert settings.influxdb.timeout == 3.0
+    assert settings.model.keep_versions == 7
+    assert settings.kapacitor.url == "http://127.0.0.1:9092"  # default
+
+
+def test_series_and_thresholds_tables(tmp_path):
+    path = _write(
+        tmp_path,
+        """
+[[series]]
+measurement = "disk"
+field = "used_percent"
+where = { path = "/" }
+[[thresholds]]
+measurement = "disk"
+field = "used_percent"
+value = 90
+tags = { host = "db1" }
+""",
+    )
+    settings = load_settings(path, env={})
+    assert settings.series[0].where == {"path": "/"}
+    assert settings.series[0].aggregate == "mean"
+    assert settings.thresholds[0].value == 90.0 and settings.thresholds[0].tags == {"host": "db1"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[influxdb]\nurll = 'x'\n", "influxdb: unknown key(s) urll"),
+        ("[influxdb]\ntimeout = 'soon'\n", "influxdb.timeout: expected a number"),
+        ("[nonsense]\n", "unknown section(s) nonsense"),
+        ("[influxdb\n", "invalid TOML"),
+        ("[[thresholds]]\nmeasurement='d'\nfield='f'\nvalue=1\ndirection='up'\n", "direction must be"),
+    ],
+)
+def test_bad_config_names_the_problem(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_settings(_write(tmp_path, text), env={})
+
+
+def test_env_bool_and_missing_file(tmp_path):
+    settings = load_settings(None, env={"CAPPLAN_INFLUXDB_VERIFY_SSL": "no"})
+    assert settings.influxdb.verify_ssl is False
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "absent.toml", env={})
