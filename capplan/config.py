@@ -88,7 +88,9 @@ class Threshold:
 
     def __post_init__(self) -> None:
         if self.direction not in ("above", "below"):
-            raise ConfigError(f"threshold {self.measurement}.{self.field}: direction must be 'above' or 'below'")
+            raise ConfigError(
+                f"threshold {self.measurement}.{self.field}: direction must be 'above' or 'below'"
+            )
 
 
 @dataclass(frozen=True)

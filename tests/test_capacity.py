@@ -36,7 +36,11 @@ def test_falling_headroom_uses_lower_bound_first():
     origin = pd.Timestamp("2026-01-01 00:00", tz="UTC")
     forecast = _linear_forecast(start=50.0, slope_per_hour=-0.5, spread=5.0)  # 10 reached after 80 h
     answer = time_to_threshold(forecast, 10.0, origin, direction="below")
-    assert [answer.seconds(t) // 3600 for t in (answer.earliest, answer.likely, answer.latest)] == [70, 80, 90]
+    assert [answer.seconds(t) // 3600 for t in (answer.earliest, answer.likely, answer.latest)] == [
+        70,
+        80,
+        90,
+    ]
 
 
 def test_most_specific_threshold_wins():

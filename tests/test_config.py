@@ -25,7 +25,9 @@ keep_versions = 7
 """,
     )
     env = {"CAPPLAN_INFLUXDB_DATABASE": "envdb", "CAPPLAN_INFLUXDB_URL": "http://env:8086"}
-    settings = load_settings(path, env=env, overrides={"influxdb": {"url": "http://flag:8086", "database": None}})
+    settings = load_settings(
+        path, env=env, overrides={"influxdb": {"url": "http://flag:8086", "database": None}}
+    )
     assert settings.influxdb.url == "http://flag:8086"  # flag beats env beats file
     assert settings.influxdb.database == "envdb"  # unset flag (None) does not mask env
     assert settings.influxdb.timeout == 3.0
