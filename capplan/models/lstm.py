@@ -29,6 +29,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -46,6 +49,7 @@ COMPONENTS = ("trend", "seasonal", "residual")
 TAIL_FILE = "tail.npy"
 PREDICT_BATCH = 8  # origins per predict call, padded, so one compiled predict graph serves all
 VALIDATION_FRACTION = 0.15
+MIN_WINDOWS = 50  # fewer training windows than this teach an LSTM nothing worth forecasting with
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,15 @@ def model_parts(
         same_phase = origins[:, None] + steps - period * np.ceil(steps / period).astype(int)
         return window, series[rows, same_phase]
     return window, np.zeros((len(origins), block))
+
+
+def component_model(component: str, look_back: int, block: int, units: int) -> Any:
+    """One component's network, rebuilt in code (weights files hold no architecture) so each component
+    can be loaded and trained on its own: ``(look_back, 1)`` window -> LSTM -> ``block`` steps."""
+    keras = keras_backend.keras()
+    window = keras.Input((look_back, 1), name="window")
+    hidden = keras.layers.LSTM(units, name="lstm")(window)
+    return keras.Model(window, keras.layers.Dense(block, name="head")(hidden), name=component)
 
 
 class LstmTrio(Forecaster):
@@ -188,7 +201,7 @@ class LstmTrio(Forecaster):
         state = self._fitted()
         keras = keras_backend.keras()
         y = np.asarray(y, dtype=float)
-        needed = max(2 * state.period, state.history + state.block)
+        needed = max(2 * state.period, state.history + state.block + MIN_WINDOWS - 1)
         window = max(round(self.update_days * ctx.steps_per_day), needed)
         if len(y) < needed:
             raise DataError(
@@ -197,7 +210,7 @@ class LstmTrio(Forecaster):
             )
         y = y[-window:]
         components = decompose(y, state.period)
-        origins = np.arange(state.history - 1, len(y) - state.block)
+        origins = self._origins(len(y), state.history, state.block)
         keras.utils.set_random_seed(ctx.seed)
         self._train(components, origins, self.update_epochs, validate=False)
         self._tail = components[:, -state.history :]
@@ -205,9 +218,9 @@ class LstmTrio(Forecaster):
 
     def _origins(self, n: int, history: int, block: int) -> np.ndarray:
         origins = np.arange(history - 1, n - block)
-        if len(origins) < 2:
+        if len(origins) < MIN_WINDOWS:
             raise DataError(
-                f"series has {n} points, the LSTM trio needs at least {history + block + 1} "
+                f"series has {n} points, the LSTM trio needs at least {history + block + MIN_WINDOWS - 1} "
                 f"(look-back/period {history} + forecast block {block}); query a longer history or "
                 "lower the model's block"
             )
@@ -217,7 +230,7 @@ class LstmTrio(Forecaster):
         """Three independent component models, plus a fused view of them for training and forecasting."""
         keras = keras_backend.keras()
         state = self._fitted()
-        self._models = {c: self._component_model(keras, c, state) for c in COMPONENTS}
+        self._models = {c: component_model(c, state.look_back, state.block, self.units) for c in COMPONENTS}
         inputs = [keras.Input((state.look_back, 1), name=f"{c}_window") for c in COMPONENTS]
         outputs = [self._models[c](x) for c, x in zip(COMPONENTS, inputs, strict=True)]
         self._fused = keras.Model(inputs, outputs, name="lstm_trio")
@@ -226,11 +239,6 @@ class LstmTrio(Forecaster):
         )
         # Weight files carry no optimizer state: start it fresh and explicitly before training resumes.
         self._fused.optimizer.build(self._fused.trainable_variables)
-
-    def _component_model(self, keras: Any, component: str, state: TrioState) -> Any:
-        window = keras.Input((state.look_back, 1), name="window")
-        hidden = keras.layers.LSTM(self.units, name="lstm")(window)
-        return keras.Model(window, keras.layers.Dense(state.block, name="head")(hidden), name=component)
 
     def _train(self, components: np.ndarray, origins: np.ndarray, epochs: int, validate: bool) -> None:
         keras = keras_backend.keras()
@@ -256,17 +264,18 @@ class LstmTrio(Forecaster):
             validation = ([x[held_out] for x in inputs], [t[held_out] for t in targets])
             callbacks.append(keras.callbacks.EarlyStopping(patience=self.patience, restore_best_weights=True))
         started = time.perf_counter()
-        history = self._fused.fit(
-            [x[train] for x in inputs],
-            [t[train] for t in targets],
-            batch_size=batch,
-            epochs=epochs,
-            validation_data=validation,
-            validation_batch_size=n_val or None,
-            callbacks=callbacks,
-            shuffle=True,
-            verbose=0,
-        )
+        with _quiet_weight_copies():
+            history = self._fused.fit(
+                [x[train] for x in inputs],
+                [t[train] for t in targets],
+                batch_size=batch,
+                epochs=epochs,
+                validation_data=validation,
+                validation_batch_size=n_val or None,
+                callbacks=callbacks,
+                shuffle=True,
+                verbose=0,
+            )
         ran = len(history.history["loss"])
         self.state = _replace_epochs(state, state.epochs + ran)
         log.info(
@@ -330,8 +339,9 @@ class LstmTrio(Forecaster):
 
     def save(self, directory: Path) -> dict[str, Any]:
         state = self._fitted()
-        for c in COMPONENTS:
-            self._models[c].save_weights(directory / f"{c}.weights.h5")
+        with _quiet_weight_copies():
+            for c in COMPONENTS:
+                self._models[c].save_weights(directory / f"{c}.weights.h5")
         np.save(directory / TAIL_FILE, self._tail)
         return asdict(state) | {"scales": list(state.scales)}
 
@@ -341,8 +351,9 @@ class LstmTrio(Forecaster):
         try:
             model.state = TrioState(**(state | {"scales": tuple(state["scales"])}))
             model._build()
-            for c in COMPONENTS:
-                model._models[c].load_weights(directory / f"{c}.weights.h5")
+            with _quiet_weight_copies():
+                for c in COMPONENTS:
+                    model._models[c].load_weights(directory / f"{c}.weights.h5")
             model._tail = np.load(directory / TAIL_FILE)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ModelError(
@@ -354,6 +365,15 @@ class LstmTrio(Forecaster):
         if self.state is None:
             raise ModelError("the LSTM trio is not fitted; call fit() or load() first")
         return self.state
+
+
+@contextmanager
+def _quiet_weight_copies() -> Iterator[None]:
+    """Keras 3.15's ``Variable.__array__`` lacks numpy 2's ``copy`` keyword, so every weight snapshot
+    (early stopping, saving, loading) trips numpy's deprecation notice although the copy is correct."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+        yield
 
 
 def _scale(inputs: np.ndarray, y: np.ndarray) -> float:
