@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +198,20 @@ def test_backtest_forecasts_look_only_before_each_origin(series: np.ndarray) -> 
     assert not np.allclose(first[2], second[2])
     truth = series[N : N + HORIZON]
     assert mae(first[2], truth) < 0.3 * mae(np.full(HORIZON, series[N - 1]), truth)
+
+
+@pytest.mark.slow
+def test_keras_is_lazy_defaults_to_jax_and_caches_compiled_graphs(tmp_path: Path) -> None:
+    script = """
+import sys
+import capplan.models.lstm
+assert "keras" not in sys.modules, "importing the model must not import keras"
+from capplan.models import keras_backend
+keras = keras_backend.keras()
+assert keras.backend.backend() == "jax", keras.backend.backend()
+keras.ops.add(keras.ops.ones(3), 1.0)
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "JAX_COMPILATION_CACHE_DIR")}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120)
+    assert any((tmp_path / "capplan" / "jax").iterdir())
