@@ -148,6 +148,15 @@ def test_save_load_gives_identical_predictions(fitted: LstmTrio, saved: tuple[Pa
 
 
 @pytest.mark.slow
+def test_load_of_a_broken_directory_says_so(
+    fitted: LstmTrio, saved: tuple[Path, dict], tmp_path: Path
+) -> None:
+    _, state = saved
+    with pytest.raises(ModelError, match="cannot load the LSTM trio"):
+        LstmTrio.load(tmp_path, fitted.params(), state, CTX)
+
+
+@pytest.mark.slow
 def test_each_component_loads_on_its_own(fitted: LstmTrio, saved: tuple[Path, dict]) -> None:
     directory, state = saved
     window = np.linspace(-1, 1, state["look_back"], dtype="float32")[None, :, None]

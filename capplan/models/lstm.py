@@ -35,7 +35,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -285,7 +285,7 @@ class LstmTrio(Forecaster):
                 verbose=0,
             )
         ran = len(history.history["loss"])
-        self.state = _replace_epochs(state, state.epochs + ran)
+        self.state = replace(state, epochs=state.epochs + ran)
         log.info(
             "LSTM trio trained %d epochs on %d windows in %.2fs (period %d, look-back %d, block %d, "
             "loss %.4f%s)",
@@ -388,7 +388,3 @@ def _scale(inputs: np.ndarray, y: np.ndarray) -> float:
     """Spread of a component's model inputs, floored so a flat component does not divide by ~0."""
     floor = 1e-3 * float(np.std(y)) or 1e-6
     return max(float(np.std(inputs)), floor)
-
-
-def _replace_epochs(state: TrioState, epochs: int) -> TrioState:
-    return TrioState(**(asdict(state) | {"epochs": epochs}))
