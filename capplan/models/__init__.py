@@ -1,0 +1,1 @@
+"""Forecasting models: each one a small class behind :class:`capplan.models.base.Forecaster`."""
