@@ -1,0 +1,279 @@
+"""Per-series model store: one directory per series, versioned, atomic, locked.
+
+Layout (``root/<series dir>/``)::
+
+    .lock        flock target; holds the pid of the process that has it
+    current      the current version's name ("v3"), replaced atomically
+    v1/ v2/ v3/  one complete model each: the model's files + metadata.json
+    .tmp-*/      a save in progress (removed if it fails; a killed one is swept by the next save)
+
+A save writes a whole version into a temporary directory, fsyncs it, renames it into place and only
+then swaps ``current``: a crash or a SIGKILL at any moment leaves the previous version current and
+loadable.  Every write to one series happens under its lock, so two processes never interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from capplan import __version__
+from capplan.errors import StoreError
+from capplan.serieskey import SeriesKey
+
+METADATA = "metadata.json"
+CURRENT = "current"
+LOCK = ".lock"
+_VERSION = re.compile(r"^v(\d+)$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_PART_MAX = 40
+
+
+def _slug(text: str) -> str:
+    """Filesystem-safe, readable fragment: ASCII letters, digits, '.', '_' and '-' only, no leading dot."""
+    return _UNSAFE.sub("_", text).lstrip(".")[:_PART_MAX] or "_"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for item in path.rglob("*"):
+        if item.is_file():
+            with item.open("rb") as handle:
+                os.fsync(handle.fileno())
+    for item in [path, *(p for p in path.rglob("*") if p.is_dir())]:
+        _fsync_dir(item)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    created: str
+    path: Path
+    current: bool
+
+
+@dataclass(frozen=True)
+class StoredSeries:
+    key: SeriesKey
+    version: int
+    path: Path
+    metadata: dict[str, Any]
+
+
+class _HeldLocks(threading.local):
+    """Locks this thread already holds, so a use-case can hold a series' lock across load -> save."""
+
+    def __init__(self) -> None:
+        self.counts: dict[Path, int] = {}
+
+
+_held = _HeldLocks()
+
+
+class ModelStore:
+    def __init__(self, root: Path, *, primary_tag: str = "host", keep: int = 5) -> None:
+        if keep < 1:
+            raise StoreError(f"keep_versions must be at least 1, got {keep}")
+        self.root = Path(root)
+        self.primary_tag = primary_tag
+        self.keep = keep
+
+    def series_dir(self, key: SeriesKey) -> Path:
+        """``<primary>_<measurement>_<tag values and field>-<hash>``: readable like the original design,
+        but safe for any tag value (no separators, no leading dots) and collision-free (the hash is of
+        the full key, which metadata.json also records)."""
+        values = "_".join(v for _, v in key.tags)
+        readable = "_".join(
+            [
+                _slug(key.primary_value(self.primary_tag) or "-"),
+                _slug(key.measurement),
+                _slug(f"{values}_{key.field}"),
+            ]
+        )
+        digest = hashlib.sha256(str(key).encode()).hexdigest()[:12]
+        return self.root / f"{readable}-{digest}"
+
+    @contextlib.contextmanager
+    def lock(self, key: SeriesKey, *, timeout: float | None = None) -> Iterator[None]:
+        """Exclusive per-series lock across processes (flock). ``timeout=None`` waits; ``0`` fails at once."""
+        directory = self.series_dir(key)
+        if _held.counts.get(directory):
+            _held.counts[directory] += 1
+            try:
+                yield
+            finally:
+                _held.counts[directory] -= 1
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if deadline is not None and time.monotonic() >= deadline:
+                        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                        raise StoreError(
+                            f"{key}: being trained by another process (pid {holder}); retry when it finishes"
+                        ) from None
+                    time.sleep(0.05)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            _held.counts[directory] = 1
+            try:
+                yield
+            finally:
+                _held.counts.pop(directory, None)
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def _versions(self, directory: Path) -> list[int]:
+        if not directory.is_dir():
+            return []
+        found = [int(m.group(1)) for p in directory.iterdir() if (m := _VERSION.match(p.name))]
+        return sorted(v for v in found if (directory / f"v{v}" / METADATA).is_file())
+
+    def _current(self, directory: Path) -> int | None:
+        try:
+            match = _VERSION.match((directory / CURRENT).read_text().strip())
+        except FileNotFoundError:
+            return None
+        return int(match.group(1)) if match else None
+
+    def save(self, key: SeriesKey, write: Callable[[Path], dict[str, Any]]) -> int:
+        """Store a new version written by ``write(tmpdir) -> model metadata``; returns its number.
+
+        If ``write`` raises, nothing visible changes and the exception propagates."""
+        with self.lock(key):
+            directory = self.series_dir(key)
+            for stale in directory.glob(".tmp-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            taken = [int(m.group(1)) for p in directory.iterdir() if (m := _VERSION.match(p.name))]
+            version = max(taken, default=0) + 1
+            tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tmp-"))
+            try:
+                metadata = dict(write(tmp))
+                metadata.update(
+                    series=str(key),
+                    measurement=key.measurement,
+                    field=key.field,
+                    tags=key.tag_dict,
+                    version=version,
+                    created=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                    capplan_version=__version__,
+                )
+                (tmp / METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str))
+                _fsync_tree(tmp)
+                target = directory / f"v{version}"
+                os.rename(tmp, target)
+                _fsync_dir(directory)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            _write_atomic(directory / CURRENT, f"v{version}\n")
+            self._prune(directory, version)
+            return version
+
+    def _prune(self, directory: Path, current: int) -> None:
+        versions = self._versions(directory)
+        for old in versions[: max(0, len(versions) - self.keep)]:
+            if old != current:
+                shutil.rmtree(directory / f"v{old}", ignore_errors=True)
+
+    def load(self, key: SeriesKey, version: int | None = None) -> tuple[Path, dict[str, Any]]:
+        """Directory and metadata of the current (or a given) version."""
+        directory = self.series_dir(key)
+        versions = self._versions(directory)
+        if not versions:
+            raise StoreError(f"no model for {key} in {self.root}; run `capplan train` first")
+        if version is None:
+            version = self._current(directory)
+            if version not in versions:  # no pointer yet (first save killed before the swap)
+                version = versions[-1]
+        elif version not in versions:
+            raise StoreError(f"{key}: no version {version}; have {', '.join(map(str, versions))}")
+        path = directory / f"v{version}"
+        try:
+            metadata = json.loads((path / METADATA).read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{key}: version {version} is unreadable ({exc}); `capplan models rollback`"
+            ) from None
+        return path, metadata
+
+    def versions(self, key: SeriesKey) -> list[VersionInfo]:
+        directory = self.series_dir(key)
+        current = self._current(directory)
+        out = []
+        for number in self._versions(directory):
+            path = directory / f"v{number}"
+            created = json.loads((path / METADATA).read_text()).get("created", "")
+            out.append(VersionInfo(number, created, path, number == current))
+        return out
+
+    def rollback(self, key: SeriesKey, version: int) -> None:
+        with self.lock(key):
+            directory = self.series_dir(key)
+            if version not in self._versions(directory):
+                raise StoreError(f"{key}: no version {version} to roll back to; see `capplan models show`")
+            _write_atomic(directory / CURRENT, f"v{version}\n")
+
+    def list(self) -> list[StoredSeries]:
+        out = []
+        if not self.root.is_dir():
+            return out
+        for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            versions = self._versions(directory)
+            if not versions:
+                continue
+            current = self._current(directory)
+            version = current if current in versions else versions[-1]
+            metadata = json.loads((directory / f"v{version}" / METADATA).read_text())
+            out.append(
+                StoredSeries(
+                    SeriesKey.parse(metadata["series"]), version, directory / f"v{version}", metadata
+                )
+            )
+        return out
