@@ -7,14 +7,22 @@ were nanoseconds (points land in 1970), so points go through the plain client wi
 
 from __future__ import annotations
 
+import logging
+from typing import Any
 from urllib.parse import urlsplit
 
+import pandas as pd
 import requests
 from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
-from capplan.config import InfluxSettings
+from capplan import influxql as q
+from capplan import lineprotocol as lp
+from capplan.config import InfluxSettings, SeriesSpec
 from capplan.errors import InfluxError
+from capplan.serieskey import SeriesKey
+
+log = logging.getLogger(__name__)
 
 
 def connect(settings: InfluxSettings) -> InfluxDBClient:
@@ -58,3 +66,206 @@ def database_names(client: InfluxDBClient, settings: InfluxSettings) -> list[str
         raise InfluxError(f"InfluxDB at {settings.url}: {exc.content.strip()}") from None
     except (requests.RequestException, InfluxDBServerError) as exc:
         raise InfluxError(f"InfluxDB unreachable at {settings.url} ({type(exc).__name__})") from None
+
+
+def _run(
+    client: InfluxDBClient,
+    settings: InfluxSettings,
+    query: str,
+    params: dict[str, str] | None = None,
+    *,
+    method: str = "GET",
+):
+    """Run one statement; every failure becomes a one-line InfluxError naming the server and the cause."""
+    log.debug("influxql: %s %s", query, params or "")
+    try:
+        return client.query(
+            query, bind_params=params or None, epoch="ns", database=settings.database, method=method
+        )
+    except InfluxDBClientError as exc:
+        content = str(exc.content).strip()
+        if exc.code in (401, 403):
+            raise InfluxError(f"InfluxDB at {settings.url} refused the credentials ({content})") from None
+        if "database not found" in content:
+            raise InfluxError(
+                f"InfluxDB at {settings.url}: database {settings.database!r} not found; set influxdb.database"
+            ) from None
+        raise InfluxError(f"InfluxDB at {settings.url} rejected a query: {content}") from None
+    except (requests.RequestException, InfluxDBServerError) as exc:
+        raise InfluxError(
+            f"InfluxDB unreachable at {settings.url} ({type(exc).__name__}); start it or set influxdb.url"
+        ) from None
+
+
+def _tag_keys(client: InfluxDBClient, settings: InfluxSettings, measurement: str) -> list[str]:
+    result = _run(
+        client,
+        settings,
+        f"SHOW TAG KEYS FROM {q.source(settings.database, settings.retention_policy, measurement)}",
+    )
+    return [row["tagKey"] for row in result.get_points()]
+
+
+def _series_filter(
+    client: InfluxDBClient,
+    settings: InfluxSettings,
+    measurement: str,
+    tags: dict[str, str],
+    ignore: tuple[str, ...] = (),
+) -> list[str]:
+    """Conditions selecting exactly this tag set: the series' tags equal, every other tag key empty."""
+    absent = tuple(k for k in _tag_keys(client, settings, measurement) if k not in tags and k not in ignore)
+    return q.tag_conditions(tags, absent)
+
+
+def discover_series(
+    client: InfluxDBClient,
+    settings: InfluxSettings,
+    spec: SeriesSpec,
+    *,
+    lookback: pd.Timedelta,
+) -> list[SeriesKey]:
+    """Every tag combination of ``spec`` that has data in the last ``lookback`` (``GROUP BY *``)."""
+    params = {f"w{i}": v for i, v in enumerate(spec.where.values())}
+    where = [f"{q.ident(k)} = $w{i}" for i, k in enumerate(spec.where)]
+    where.append(f"time > now() - {q.duration(lookback)}")
+    source = q.source(settings.database, settings.retention_policy, spec.measurement)
+    query = f"SELECT count({q.ident(spec.field)}) FROM {source} WHERE {' AND '.join(where)} GROUP BY *"
+    result = _run(client, settings, query, params)
+    keys = {
+        SeriesKey.of(spec.measurement, spec.field, {k: v for k, v in (tags or {}).items() if v != ""})
+        for (_, tags), _points in result.items()
+    }
+    return sorted(keys)
+
+
+def read_series(
+    client: InfluxDBClient,
+    settings: InfluxSettings,
+    key: SeriesKey,
+    *,
+    aggregate: str,
+    every: pd.Timedelta,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.Series:
+    """``aggregate(field)`` per ``every`` bucket in [start, end) of exactly this tag set (a series with
+    an extra tag is another series); empty buckets are NaN, never 0."""
+    where = _series_filter(client, settings, key.measurement, key.tag_dict)
+    where += [f"time >= {q.time_literal(start)}", f"time < {q.time_literal(end)}"]
+    query = (
+        f'SELECT {q.aggregate(aggregate)}({q.ident(key.field)}) AS "value" '
+        f"FROM {q.source(settings.database, settings.retention_policy, key.measurement)} "
+        f"WHERE {' AND '.join(where)} GROUP BY time({q.duration(every)})"
+    )
+    rows = list(_run(client, settings, query).get_points())
+    index = pd.DatetimeIndex(pd.to_datetime([r["time"] for r in rows], unit="ns", utc=True), name="time")
+    values = pd.to_numeric(
+        pd.Series([r["value"] for r in rows], index=index, dtype="object"), errors="coerce"
+    )
+    return values.astype(float).rename(str(key))
+
+
+def write_points(client: InfluxDBClient, settings: InfluxSettings, points: list[dict[str, Any]]) -> None:
+    """Write dict points (``measurement``, ``tags``, ``fields``, integer-ns ``time``) as line protocol
+    escaped for the 1.x server (see capplan.lineprotocol), through the client's write API."""
+    try:
+        lines = [lp.line(p["measurement"], p.get("tags", {}), p["fields"], p["time"]) for p in points]
+    except ValueError as exc:
+        raise InfluxError(f"cannot write to InfluxDB: {exc}") from None
+    try:
+        client.write_points(
+            lines,
+            time_precision="n",
+            database=settings.database,
+            retention_policy=settings.retention_policy or None,
+            batch_size=5000,
+            protocol="line",
+        )
+    except InfluxDBClientError as exc:
+        raise InfluxError(
+            f"InfluxDB at {settings.url} rejected the write: {str(exc.content).strip()}"
+        ) from None
+    except (requests.RequestException, InfluxDBServerError) as exc:
+        raise InfluxError(
+            f"InfluxDB unreachable at {settings.url} while writing ({type(exc).__name__}); old data kept"
+        ) from None
+
+
+def write_forecast(
+    client: InfluxDBClient, settings: InfluxSettings, key: SeriesKey, frame: pd.DataFrame, model: str
+) -> int:
+    """Write ``pred_<measurement>`` points (series tags + ``model``), then retire the old run's leftovers.
+
+    Points are overwritten one by one (same series, same time). Only after the write succeeded are the
+    old run's points removed: those beyond the new horizon, and those in the new range that carry another
+    ``model`` tag (a model change must not leave two forecasts overlapping). DELETE acts on every
+    retention policy of the database; ``pred_*`` measurements are capplan's own.
+    """
+    measurement = f"pred_{key.measurement}"
+    tags = {**key.tag_dict, "model": model}
+    times = frame.index.tz_convert("UTC") if frame.index.tz is not None else frame.index.tz_localize("UTC")
+    points = [
+        {
+            "measurement": measurement,
+            "tags": tags,
+            "time": int(t.value),
+            "fields": {
+                "yhat": float(row.yhat),
+                "yhat_lower": float(row.yhat_lower),
+                "yhat_upper": float(row.yhat_upper),
+            },
+        }
+        for t, row in zip(times, frame.itertuples(index=False), strict=True)
+    ]
+    write_points(client, settings, points)
+    exact = _series_filter(client, settings, measurement, key.tag_dict, ignore=("model",))
+    target = q.ident(measurement)
+    first, last = q.time_literal(times[0]), q.time_literal(times[-1])
+    beyond_horizon = [*exact, f"time > {last}"]
+    other_models = [
+        *exact,
+        f"{q.ident('model')} != {q.literal(model)}",
+        f"time >= {first}",
+        f"time <= {last}",
+    ]
+    for conditions in (beyond_horizon, other_models):
+        _run(client, settings, f"DELETE FROM {target} WHERE {' AND '.join(conditions)}", method="POST")
+    return len(points)
+
+
+def read_forecast(client: InfluxDBClient, settings: InfluxSettings, key: SeriesKey) -> pd.DataFrame:
+    """The stored forecast of one series (any ``model`` tag), oldest first."""
+    measurement = f"pred_{key.measurement}"
+    columns = ["yhat", "yhat_lower", "yhat_upper"]
+    exact = _series_filter(client, settings, measurement, key.tag_dict, ignore=("model",))
+    source = q.source(settings.database, settings.retention_policy, measurement)
+    query = f'SELECT "yhat", "yhat_lower", "yhat_upper" FROM {source}'
+    if exact:
+        query += f" WHERE {' AND '.join(exact)}"
+    rows = list(_run(client, settings, query).get_points())
+    index = pd.DatetimeIndex(pd.to_datetime([r["time"] for r in rows], unit="ns", utc=True), name="time")
+    return pd.DataFrame({c: [float(r[c]) for r in rows] for c in columns}, index=index).sort_index()
+
+
+def write_capacity(
+    client: InfluxDBClient,
+    settings: InfluxSettings,
+    key: SeriesKey,
+    fields: dict[str, float | int],
+    when: pd.Timestamp,
+) -> None:
+    """One ``capacity_<measurement>`` point with the series' tags plus ``field`` (several fields of one
+    measurement can have thresholds)."""
+    write_points(
+        client,
+        settings,
+        [
+            {
+                "measurement": f"capacity_{key.measurement}",
+                "tags": {**key.tag_dict, "field": key.field},
+                "time": int(pd.Timestamp(when).value),
+                "fields": dict(fields),
+            }
+        ],
+    )
