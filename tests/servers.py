@@ -81,7 +81,7 @@ def start_influxdb(workdir: Path) -> Server:
         )
     port = free_port()
     root = workdir / "influxdb"
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)  # an existing root restarts on the same data
     conf = root / "influxdb.conf"
     conf.write_text(
         f"""reporting-enabled = false
