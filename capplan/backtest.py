@@ -1,0 +1,48 @@
+"""Rolling-origin backtest at the real horizon, on training data only.
+
+One-step errors flatter models that merely track the last value; a capacity forecast is judged a week
+ahead, so candidates are scored, and intervals calibrated, on forecasts of the full horizon made from
+several past origins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from capplan.errors import DataError
+
+ORIGINS = 10
+
+
+@dataclass(frozen=True)
+class Backtest:
+    origins: list[int]  # forecast from y[:o] for each o
+    horizon: int
+    scale: float  # in-sample MAE of seasonal naive, the MASE denominator
+
+    def actuals(self, y: np.ndarray) -> np.ndarray:
+        return np.stack([y[o : o + self.horizon] for o in self.origins])
+
+    def mase(self, y: np.ndarray, forecasts: np.ndarray) -> float:
+        """Mean absolute error over all origins and steps, scaled by the seasonal-naive in-sample MAE."""
+        return float(np.mean(np.abs(self.actuals(y) - forecasts)) / self.scale)
+
+
+def plan(y: np.ndarray, horizon: int, min_train: int, season: int, name: str) -> Backtest:
+    """Origins ending at the last full horizon, ``horizon // 4`` apart (at least one step), as many as
+    ``ORIGINS`` or as fit after ``min_train`` points."""
+    n = len(y)
+    stride = max(1, horizon // 4)
+    last = n - horizon
+    origins = [o for o in range(last, min_train - 1, -stride)][:ORIGINS]
+    if len(origins) < 2:
+        raise DataError(
+            f"series {name!r}: {n} points cannot backtest a {horizon}-step horizon (needs "
+            f"{min_train + horizon + stride}); query more history or shorten the horizon"
+        )
+    origins.reverse()
+    train = y[: origins[0]]
+    scale = float(np.mean(np.abs(train[season:] - train[:-season]))) if len(train) > season else 0.0
+    return Backtest(origins=origins, horizon=horizon, scale=scale or float(np.std(y)) or 1.0)

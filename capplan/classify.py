@@ -1,0 +1,112 @@
+"""Trend-only or seasonal, and with which periods, decided from the autocorrelation function.
+
+Lags are chosen from the sampling rate so the ACF spans two weeks (or as much as the data allows)
+whatever the interval: the original's fixed lags 2..59 saw 2.5 days of hourly data and 1 hour of
+minute data. Periods come from the ACF peaks, not from a hard-coded 24*7+1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.signal import find_peaks
+from statsmodels.tsa.stattools import acf
+
+from capplan.errors import DataError
+
+R2_TREND = 0.8  # ACF falling in a straight line (r^2 >= this) with no strong peak = trend, no season
+MIN_PROMINENCE = 0.1  # an ACF peak weaker than this is noise, not a season
+SECOND_PERIOD_MARGIN = 0.05  # a multiple of the first period that stands out by this much is a period
+MIN_POINTS = 8
+SPAN_DAYS = 14  # ACF lags cover two of the longest candidate period (a week)
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The decision and the numbers behind it, so ``capplan explain`` can show why."""
+
+    kind: str  # "seasonal" or "trend"
+    periods: tuple[int, ...]  # in steps, strongest first; () for "trend"
+    pearson_r: float  # correlation of ACF with lag
+    max_lag: int
+    peak_lags: tuple[int, ...]  # every ACF peak found
+    peak_prominences: tuple[float, ...]
+    reason: str
+
+    @property
+    def seasonal(self) -> bool:
+        return self.kind == "seasonal"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"periods": list(self.periods)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Classification:
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**fields)
+
+
+def classify(y: np.ndarray, steps_per_day: float) -> Classification:
+    """Classify a regular, gap-free series (see :func:`capplan.series.prepare`)."""
+    y = np.asarray(y, dtype=float)
+    if len(y) < MIN_POINTS:
+        raise DataError(f"{len(y)} points cannot be classified; at least {MIN_POINTS} are needed")
+    max_lag = int(min(round(SPAN_DAYS * steps_per_day), len(y) // 2))
+    max_lag = max(max_lag, 2)
+    rho = acf(y, nlags=max_lag, fft=True)
+    lags = np.arange(1, max_lag + 1)
+    r = float(np.corrcoef(lags, rho[1:])[0, 1]) if np.std(rho[1:]) > 0 else 0.0
+    peaks, props = find_peaks(rho, prominence=MIN_PROMINENCE / 2)
+    prominences = props["prominences"]
+    periods = _periods(rho, peaks, prominences, steps_per_day)
+    peak_lags = tuple(int(p) for p in peaks)
+    proms = tuple(round(float(p), 4) for p in prominences)
+    if periods and (r * r < R2_TREND or max(prominences) >= 2 * MIN_PROMINENCE):
+        reason = f"ACF peaks at lags {list(periods)} (prominence >= {MIN_PROMINENCE}); r={r:.2f}"
+        return Classification("seasonal", periods, r, max_lag, peak_lags, proms, reason)
+    why = f"r^2={r * r:.2f} >= {R2_TREND}" if r * r >= R2_TREND else f"r^2={r * r:.2f}, no ACF peak"
+    reason = f"{why}: ACF without a periodic peak (>= {MIN_PROMINENCE} prominence), trend model"
+    return Classification("trend", (), r, max_lag, peak_lags, proms, reason)
+
+
+def _periods(
+    rho: np.ndarray, peaks: np.ndarray, prominences: np.ndarray, steps_per_day: float
+) -> tuple[int, ...]:
+    """The fundamental period, then a longer one if one of its multiples stands out above its
+    neighbours (a weekly cycle over a daily one).
+
+    The fundamental is the highest strong peak brought down to its highest strong divisor (a weekly
+    peak over daily ones means a daily period first); lags within 5% of a day or a week snap to it, as
+    ACF peaks of noisy data wander by a step or two. A strong daily peak is preferred to an odd lag."""
+    strong = peaks[prominences >= MIN_PROMINENCE]
+    if len(strong) == 0:
+        return ()
+    top = int(strong[np.argmax(rho[strong])])
+    divisors = [int(p) for p in strong if p < top and _near_multiple(top, int(p))]
+    first = _snap(max(divisors, key=lambda p: rho[p]) if divisors else top, steps_per_day)
+    daily = [int(p) for p in strong if _snap(int(p), steps_per_day) == round(steps_per_day)]
+    if daily and first != round(steps_per_day) and rho[daily[0]] >= 0.5 * rho[top]:
+        first = round(steps_per_day)  # a clear daily peak beats a stronger odd lag: load follows the clock
+    periods = [first]
+    multiples = [int(p) for p in peaks if p >= 2 * first and _near_multiple(int(p), first)]
+    for i, lag in enumerate(multiples):
+        neighbours = [rho[m] for m in multiples[max(0, i - 1) : i] + multiples[i + 1 : i + 2]]
+        if len(neighbours) == 2 and rho[lag] - max(neighbours) >= SECOND_PERIOD_MARGIN:
+            periods.append(_snap(lag, steps_per_day))
+            break
+    return tuple(periods)
+
+
+def _snap(lag: int, steps_per_day: float) -> int:
+    for days in (1, 7):
+        exact = round(days * steps_per_day)
+        if exact >= 2 and abs(lag - exact) <= 0.05 * exact:
+            return exact
+    return lag
+
+
+def _near_multiple(lag: int, period: int) -> bool:
+    k = round(lag / period)
+    return k >= 2 and abs(lag - k * period) <= max(1, period // 12)

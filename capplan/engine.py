@@ -1,0 +1,339 @@
+"""Fit a series: prepare, classify, backtest every candidate at the real horizon, keep the best.
+
+The seed's LSTM trio is one candidate among statistical ones and must earn its place per series; a
+model that loses to seasonal naive in the backtest is never used, and the interval comes from the
+winner's own backtest errors.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from capplan import backtest, intervals
+from capplan.classify import Classification, classify
+from capplan.errors import CapplanError, DataError, ModelError
+from capplan.forecast import ForecastResult
+from capplan.models.base import FitContext, Forecaster
+from capplan.models.ensemble import Ensemble
+from capplan.models.linear import LinearSegment
+from capplan.models.naive import SeasonalNaive
+from capplan.models.registry import build, model_class
+from capplan.series import PreparedSeries, prepare
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+SEASONAL_CANDIDATES = ("snaive", "profile", "mstl", "lstm", "ensemble")
+TREND_CANDIDATES = ("snaive", "linear")
+ENSEMBLE_SIZE = 3
+MIN_CYCLES = 3  # a period is modelled only with this many cycles in the data
+
+
+@dataclass(frozen=True)
+class SeriesModel:
+    """A fitted series: the winning model, its interval offsets, and the evidence for choosing it."""
+
+    name: str
+    step: pd.Timedelta
+    first_observed: pd.Timestamp
+    last_observed: pd.Timestamp
+    classification: Classification
+    ctx: FitContext
+    model_id: str  # candidate id, e.g. "snaive24", "mstl", "ensemble"
+    model: Forecaster
+    lower: np.ndarray  # interval offsets per horizon step
+    upper: np.ndarray
+    scores: dict[str, float]  # backtest MASE of every candidate (NaN: could not be fitted)
+    why: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        return self.model_id
+
+    @property
+    def validation_mase(self) -> float:
+        return self.scores[self.model_id]
+
+    def forecast(self, horizon: int | None = None) -> ForecastResult:
+        """Forecast starting one step after the last observed point."""
+        h = self.ctx.horizon if horizon is None else int(horizon)
+        if h < 1:
+            raise DataError(f"series {self.name!r}: horizon must be at least one step, got {h}")
+        yhat = self.model.predict(h)
+        lower, upper = _extend(self.lower, h), _extend(self.upper, h)
+        if isinstance(self.model, LinearSegment):
+            width = self.model.interval_halfwidth(h)
+            lower, upper = np.minimum(lower, -width), np.maximum(upper, width)
+        index = pd.DatetimeIndex(self.last_observed + self.step * np.arange(1, h + 1), name="time")
+        frame = pd.DataFrame(
+            {"yhat": yhat, "yhat_lower": yhat + lower, "yhat_upper": yhat + upper}, index=index
+        )
+        return ForecastResult(
+            frame=frame,
+            model_name=self.model_id,
+            classification=self.classification,
+            scores=dict(self.scores),
+        )
+
+    def update(self, recent: pd.Series) -> SeriesModel:
+        """Continue on recent data only (the LSTMs from their weights, cheap models refit), with the
+        stored step, periods and scaler; the winner is re-checked against seasonal naive on it."""
+        prepared = prepare(recent, self.name, step=self.step)
+        y = prepared.values.to_numpy()
+        model = model_class(self.model.name).load(*self._roundtrip())
+        model = model.update(y, self.ctx)
+        model_id, model, why = self.model_id, model, self.why
+        check = _recheck(y, self.ctx, model, self.classification)
+        if check is not None:
+            model_id, model, why = check
+        log.info("series %r updated on %d points: %s", self.name, len(y), model_id)
+        return replace(self, model=model, model_id=model_id, why=why, last_observed=prepared.last_observed)
+
+    def _roundtrip(self) -> tuple[Path, dict[str, Any], dict[str, Any], FitContext]:
+        """A private copy of the fitted model, so ``update`` never changes this object."""
+        import tempfile
+
+        directory = Path(tempfile.mkdtemp(prefix="capplan-model-"))
+        state = self.model.save(directory)
+        return directory, self.model.params(), state, self.ctx
+
+    def explain(self) -> dict[str, Any]:
+        return {
+            "series": self.name,
+            "classification": self.classification.to_dict(),
+            "model": self.model_id,
+            "validation_mase": self.validation_mase,
+            "scores": self.scores,
+            "why": self.why,
+        }
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        state = self.model.save(directory)
+        return {
+            "format": FORMAT,
+            "series": self.name,
+            "model": {
+                "id": self.model_id,
+                "kind": self.model.name,
+                "params": self.model.params(),
+                "state": state,
+            },
+            "classification": self.classification.to_dict(),
+            "periods": list(self.ctx.periods),
+            "horizon": self.ctx.horizon,
+            "steps_per_day": self.ctx.steps_per_day,
+            "seed": self.ctx.seed,
+            "step": self.step.isoformat(),
+            "data": {"first": self.first_observed.isoformat(), "last": self.last_observed.isoformat()},
+            "interval": {
+                "level": intervals.LEVEL,
+                "lower": self.lower.tolist(),
+                "upper": self.upper.tolist(),
+            },
+            "validation": {"mase": self.validation_mase, "scores": self.scores, "why": self.why},
+            "versions": _versions(),
+        } | self.meta
+
+    @classmethod
+    def load(cls, directory: Path, metadata: dict[str, Any]) -> SeriesModel:
+        try:
+            if metadata.get("format") != FORMAT:
+                raise ModelError(
+                    f"model format {metadata.get('format')!r} in {directory}; retrain the series"
+                )
+            ctx = FitContext(
+                periods=tuple(metadata["periods"]),
+                horizon=int(metadata["horizon"]),
+                steps_per_day=float(metadata["steps_per_day"]),
+                seed=int(metadata["seed"]),
+            )
+            spec = metadata["model"]
+            model = model_class(spec["kind"]).load(directory, spec["params"], spec["state"], ctx)
+            return cls(
+                name=metadata["series"],
+                step=pd.Timedelta(metadata["step"]),
+                first_observed=pd.Timestamp(metadata["data"]["first"]),
+                last_observed=pd.Timestamp(metadata["data"]["last"]),
+                classification=Classification.from_dict(metadata["classification"]),
+                ctx=ctx,
+                model_id=spec["id"],
+                model=model,
+                lower=np.asarray(metadata["interval"]["lower"], dtype=float),
+                upper=np.asarray(metadata["interval"]["upper"], dtype=float),
+                scores={k: float(v) for k, v in metadata["validation"]["scores"].items()},
+                why=metadata["validation"]["why"],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(
+                f"model metadata in {directory} is incomplete ({exc}); retrain the series"
+            ) from exc
+
+
+def fit(
+    series: pd.Series,
+    horizon: int | pd.Timedelta,
+    *,
+    name: str = "series",
+    seed: int = 0,
+    step: pd.Timedelta | None = None,
+    candidates: Sequence[str] | None = None,
+    lstm_epochs: int = 20,
+) -> SeriesModel:
+    """Prepare, classify, backtest each candidate, pick the lowest backtest MASE, calibrate its interval."""
+    started = time.perf_counter()
+    prepared = prepare(series, name, step=step)
+    y = prepared.values.to_numpy()
+    h = _steps(horizon, prepared)
+    classification = classify(y, prepared.steps_per_day)
+    periods = tuple(p for p in classification.periods if MIN_CYCLES * p <= len(y))
+    if classification.seasonal and not periods:
+        raise DataError(
+            f"series {name!r}: {len(y)} points hold fewer than {MIN_CYCLES} cycles of its period "
+            f"{classification.periods[0]}; query at least {MIN_CYCLES * classification.periods[0]} points"
+        )
+    ctx = FitContext(periods=periods, horizon=h, steps_per_day=prepared.steps_per_day, seed=seed)
+    season = min(periods) if periods else 1
+    plan = backtest.plan(y, h, min_train=max(2 * max(periods, default=1), 12), season=season, name=name)
+    models = _candidates(candidates, ctx, lstm_epochs, len(y))
+    forecasts: dict[str, np.ndarray] = {}
+    scores: dict[str, float] = {}
+    for cid, model in models.items():
+        t0 = time.perf_counter()
+        try:
+            forecasts[cid] = model.backtest_forecasts(y, plan.origins, h, ctx)
+            scores[cid] = plan.mase(y, forecasts[cid])
+        except CapplanError as exc:
+            log.info("series %r: candidate %s skipped: %s", name, cid, exc)
+            scores[cid] = float("nan")
+        log.debug("series %r: %s backtest %.2f s", name, cid, time.perf_counter() - t0)
+    floor_id = min((c for c in scores if c.startswith("snaive")), key=lambda c: scores[c])
+    floor = scores[floor_id]
+    beating = sorted(
+        (c for c in forecasts if not c.startswith("snaive") and scores[c] < floor), key=scores.get
+    )
+    if (candidates is None or "ensemble" in candidates) and len(beating) >= 2:
+        members = beating[:ENSEMBLE_SIZE]
+        forecasts["ensemble"] = np.mean([forecasts[c] for c in members], axis=0)
+        scores["ensemble"] = plan.mase(y, forecasts["ensemble"])
+        models["ensemble"] = Ensemble.of([models[c] for c in members])
+    winner = min(forecasts, key=lambda c: scores[c])
+    if winner != floor_id and not scores[winner] < floor:
+        winner = floor_id
+    why = _why(winner, scores, floor_id, models)
+    lower, upper = intervals.error_quantiles(plan.actuals(y) - forecasts[winner])
+    chosen = models[winner]
+    chosen = (
+        Ensemble.of([m.fit(y, ctx) for m in chosen.models])
+        if isinstance(chosen, Ensemble)
+        else chosen.fit(y, ctx)
+    )
+    log.info("series %r: %s in %.2f s (%s)", name, winner, time.perf_counter() - started, why)
+    return SeriesModel(
+        name=name,
+        step=prepared.step,
+        first_observed=prepared.values.index[0],
+        last_observed=prepared.last_observed,
+        classification=classification,
+        ctx=ctx,
+        model_id=winner,
+        model=chosen,
+        lower=lower,
+        upper=upper,
+        scores={c: round(float(s), 6) for c, s in scores.items()},
+        why=why,
+        meta={"interpolated": prepared.interpolated, "fit_seconds": round(time.perf_counter() - started, 3)},
+    )
+
+
+def _candidates(
+    names: Sequence[str] | None, ctx: FitContext, lstm_epochs: int, n: int
+) -> dict[str, Forecaster]:
+    """Candidate id -> unfitted model. Seasonal naive is always in, with every period and the day: it
+    is the floor."""
+    wanted = list(SEASONAL_CANDIDATES if ctx.periods else TREND_CANDIDATES) if names is None else list(names)
+    models: dict[str, Forecaster] = {}
+    day = round(ctx.steps_per_day)
+    floors = set(ctx.periods or (1,)) | ({day} if day >= 2 and MIN_CYCLES * day <= n else set())
+    for p in sorted(floors):
+        models[f"snaive{p}"] = SeasonalNaive(period=p)
+    for cid in wanted:
+        if cid in ("snaive", "ensemble") or (cid in ("profile", "mstl", "lstm") and not ctx.periods):
+            continue
+        models[cid] = build(cid, {"epochs": lstm_epochs} if cid == "lstm" else {})
+    return models
+
+
+def _recheck(
+    y: np.ndarray, ctx: FitContext, model: Forecaster, classification: Classification
+) -> tuple[str, Forecaster, str] | None:
+    """On the update window, a cheap winner must still beat seasonal naive at the horizon; if not, the
+    update falls back to seasonal naive. (The LSTM trio is not re-backtested: that is a full fit.)"""
+    if "lstm" in _member_names(model):
+        return None
+    season = min(ctx.periods) if ctx.periods else 1
+    try:
+        plan = backtest.plan(y, ctx.horizon, max(2 * season, 12), season, "update")
+        twin = build(model.name, model.params())
+        score = plan.mase(y, twin.backtest_forecasts(y, plan.origins, ctx.horizon, ctx))
+    except CapplanError:
+        return None
+    naive = SeasonalNaive(period=season)
+    floor = plan.mase(y, naive.backtest_forecasts(y, plan.origins, ctx.horizon, ctx))
+    if score <= floor:
+        return None
+    why = f"on the update window {model.name} scored {score:.3f}, seasonal naive {floor:.3f}: fell back"
+    return f"snaive{season}", naive.fit(y, ctx), why
+
+
+def _member_names(model: Forecaster) -> list[str]:
+    return [m.name for m in model.models] if isinstance(model, Ensemble) else [model.name]
+
+
+def _why(winner: str, scores: dict[str, float], floor_id: str, models: dict[str, Forecaster]) -> str:
+    ranked = ", ".join(
+        f"{c} {s:.3f}" for c, s in sorted(scores.items(), key=lambda kv: (np.isnan(kv[1]), kv[1]))
+    )
+    if winner == floor_id:
+        return f"no candidate beat seasonal naive ({floor_id}) in the backtest; ranking: {ranked}"
+    extra = ""
+    if winner == "ensemble":
+        extra = f" (mean of {', '.join(m.name for m in models['ensemble'].models)})"
+    return (
+        f"lowest backtest MASE at the forecast horizon{extra}, beating {floor_id} "
+        f"{scores[floor_id]:.3f}; ranking: {ranked}"
+    )
+
+
+def _steps(horizon: int | pd.Timedelta, prepared: PreparedSeries) -> int:
+    integral = isinstance(horizon, (int, np.integer))
+    h = int(horizon) if integral else int(pd.Timedelta(horizon) / prepared.step)
+    if h < 1:
+        raise DataError(
+            f"series {prepared.name!r}: horizon {horizon} is shorter than one step {prepared.step}"
+        )
+    return h
+
+
+def _extend(offsets: np.ndarray, h: int) -> np.ndarray:
+    """Offsets for ``h`` steps: the last calibrated width holds beyond the calibrated horizon."""
+    return np.concatenate([offsets, np.full(max(0, h - len(offsets)), offsets[-1])])[:h]
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for package in ("capplan", "numpy", "pandas", "scipy", "statsmodels", "keras", "jax"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions

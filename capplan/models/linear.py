@@ -1,0 +1,97 @@
+"""Trend without season (disk usage growing in straight segments): a line through the last segment.
+
+Slope changes show as spikes of |first difference|. The height threshold starts at 0 and rises by 1%
+of the value range until at most 10% of points are peaks, so only the sharpest changes remain; the line
+is fitted after the last of them, so an old growth rate does not bend the forecast.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from scipy import stats
+from scipy.signal import find_peaks
+
+from capplan.errors import ModelError
+from capplan.models.base import FitContext, Forecaster
+
+MAX_PEAK_FRACTION = 0.10
+THRESHOLD_STEP = 0.01  # of the value range
+
+
+def last_breakpoint(y: np.ndarray, min_segment: int) -> int:
+    """Index where the last segment starts: right after the last significant |diff| peak that leaves
+    ``min_segment`` points to fit (0 when there is none)."""
+    diff = np.abs(np.diff(y))
+    span = float(np.ptp(y)) or 1.0
+    height = 0.0
+    peaks, _ = find_peaks(diff, height=height)
+    while len(peaks) > MAX_PEAK_FRACTION * len(y):
+        height += THRESHOLD_STEP * span
+        peaks, _ = find_peaks(diff, height=height)
+    usable = [int(p) + 1 for p in peaks if len(y) - (int(p) + 1) >= min_segment]
+    return usable[-1] if usable else 0
+
+
+class LinearSegment(Forecaster):
+    """Least-squares line on the points after the last slope change."""
+
+    name: ClassVar[str] = "linear"
+
+    def __init__(self, min_segment_fraction: float = 0.05, min_segment: int = 12) -> None:
+        if not 0 < min_segment_fraction < 1 or min_segment < 3:
+            raise ValueError("min_segment_fraction must be in (0, 1) and min_segment >= 3")
+        self.min_segment_fraction = min_segment_fraction
+        self.min_segment = min_segment
+        self.state: dict[str, float] | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {"min_segment_fraction": self.min_segment_fraction, "min_segment": self.min_segment}
+
+    def fit(self, y: np.ndarray, ctx: FitContext) -> Self:
+        y = np.asarray(y, dtype=float)
+        if len(y) < self.min_segment:
+            raise ModelError(f"the linear model needs {self.min_segment} points, got {len(y)}")
+        start = last_breakpoint(y, max(self.min_segment, int(self.min_segment_fraction * len(y))))
+        seg = y[start:]
+        x = np.arange(len(seg), dtype=float)
+        fit = stats.linregress(x, seg)
+        resid = seg - (fit.intercept + fit.slope * x)
+        self.state = {
+            "breakpoint": float(start),
+            "n": float(len(seg)),
+            "slope": float(fit.slope),
+            "intercept": float(fit.intercept),
+            "sigma": float(np.sqrt(np.sum(resid**2) / max(len(seg) - 2, 1))),
+            "x_mean": float(x.mean()),
+            "sxx": float(np.sum((x - x.mean()) ** 2)),
+        }
+        return self
+
+    def _x(self, h: int) -> np.ndarray:
+        assert self.state is not None
+        return self.state["n"] + np.arange(h, dtype=float)
+
+    def predict(self, h: int) -> np.ndarray:
+        if self.state is None:
+            raise ModelError("the linear model is not fitted")
+        return self.state["intercept"] + self.state["slope"] * self._x(h)
+
+    def interval_halfwidth(self, h: int, level: float = 0.95) -> np.ndarray:
+        """Regression prediction interval half-width: grows with the distance from the fitted points."""
+        if self.state is None:
+            raise ModelError("the linear model is not fitted")
+        s = self.state
+        t = stats.t.ppf(0.5 + level / 2, max(s["n"] - 2, 1))
+        x = self._x(h)
+        return t * s["sigma"] * np.sqrt(1 + 1 / s["n"] + (x - s["x_mean"]) ** 2 / max(s["sxx"], 1e-12))
+
+    def save(self, directory) -> dict[str, Any]:
+        return dict(self.state or {})
+
+    @classmethod
+    def load(cls, directory, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
+        model = cls(**params)
+        model.state = {k: float(v) for k, v in state.items()}
+        return model

@@ -1,0 +1,64 @@
+"""Robust level plus median seasonal profile over the recent periods.
+
+Infrastructure series repeat their daily/weekly shape with outliers (deploys, incidents) that drag
+means and LSTMs around; the median of the last few periods ignores them, and the level is taken
+from the last day or period so a shift in load is followed at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from capplan.errors import ModelError
+from capplan.models.base import FitContext, Forecaster
+
+
+class SeasonalProfile(Forecaster):
+    """Forecast = median level of the last ``level_periods`` of the shortest period + median profile
+    of the last ``cycles`` cycles of the longest period (deviations from each cycle's median)."""
+
+    name: ClassVar[str] = "profile"
+
+    def __init__(self, cycles: int = 4, level_periods: int = 1) -> None:
+        if cycles < 1 or level_periods < 1:
+            raise ValueError("cycles and level_periods must be >= 1")
+        self.cycles = cycles
+        self.level_periods = level_periods
+        self._profile: np.ndarray | None = None
+        self._level = 0.0
+
+    def params(self) -> dict[str, Any]:
+        return {"cycles": self.cycles, "level_periods": self.level_periods}
+
+    def fit(self, y: np.ndarray, ctx: FitContext) -> Self:
+        if not ctx.periods:
+            raise ModelError("the seasonal profile needs a seasonal period")
+        period = max(ctx.periods)
+        cycles = min(self.cycles, len(y) // period)
+        if cycles < 1:
+            raise ModelError(f"the seasonal profile needs one period ({period} points), got {len(y)}")
+        y = np.asarray(y, dtype=float)
+        blocks = y[len(y) - cycles * period :].reshape(cycles, period)
+        self._profile = np.median(blocks - np.median(blocks, axis=1, keepdims=True), axis=0)
+        level_window = min(ctx.periods) * self.level_periods
+        phase = np.arange(-level_window, 0) % period  # blocks end at the last point: the profile's phase 0
+        self._level = float(np.median(y[-level_window:] - self._profile[phase]))
+        return self
+
+    def predict(self, h: int) -> np.ndarray:
+        if self._profile is None:
+            raise ModelError("the seasonal profile is not fitted")
+        return self._level + self._profile[np.arange(h) % len(self._profile)]
+
+    def save(self, directory) -> dict[str, Any]:
+        assert self._profile is not None
+        return {"profile": self._profile.tolist(), "level": self._level}
+
+    @classmethod
+    def load(cls, directory, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
+        model = cls(**params)
+        model._profile = np.asarray(state["profile"], dtype=float)
+        model._level = float(state["level"])
+        return model
