@@ -141,23 +141,30 @@ def test_capacity_point(influx_client, influx_settings):
 
 def test_server_gone_mid_run_is_a_clear_error_and_old_forecast_stays(tmp_path):
     server = servers.start_influxdb(tmp_path)
+    key = SeriesKey.of("cpu", "usage", {"host": "a"})
     try:
         settings_ = influx.InfluxSettings(url=server.url, database="db")
         client = influx.connect(settings_)
         client.create_database("db")
-        key = SeriesKey.of("cpu", "usage", {"host": "a"})
         influx.write_forecast(client, settings_, key, _forecast(START, 24, 1.0), "mstl")
         server.stop()
-        with pytest.raises(InfluxError, match=f"InfluxDB unreachable at {server.url} while writing"):
-            influx.write_forecast(client, settings_, key, _forecast(START, 24, 5.0), "mstl")
-        with pytest.raises(InfluxError, match=f"InfluxDB unreachable at {server.url}"):
+        with pytest.raises(
+            InfluxError, match=f"InfluxDB unreachable at {re.escape(server.url)} while writing"
+        ):
+            influx.write_forecast(client, settings_, key, _forecast(START + 12 * HOUR, 6, 5.0), "lstm")
+        with pytest.raises(InfluxError, match=f"InfluxDB unreachable at {re.escape(server.url)}"):
             influx.read_series(
                 client, settings_, key, aggregate="mean", every=HOUR, start=START, end=START + HOUR
             )
     finally:
         server.stop()
-    restarted = servers.Server("influxd", server.url, server.process, server.log)
-    del restarted
+    server = servers.start_influxdb(tmp_path)  # same data directory, new port
+    try:
+        settings_ = influx.InfluxSettings(url=server.url, database="db")
+        stored = influx.read_forecast(influx.connect(settings_), settings_, key)
+        assert len(stored) == 24 and (stored["yhat"] == 1.0).all()
+    finally:
+        server.stop()
 
 
 def test_missing_database_is_named(influx_client, influx_settings):
