@@ -87,8 +87,9 @@ def _periods(
     divisors = [int(p) for p in strong if p < top and _near_multiple(top, int(p))]
     first = _snap(max(divisors, key=lambda p: rho[p]) if divisors else top, steps_per_day)
     daily = [int(p) for p in strong if _snap(int(p), steps_per_day) == round(steps_per_day)]
-    if daily and first != round(steps_per_day) and rho[daily[0]] >= 0.5 * rho[top]:
-        first = round(steps_per_day)  # a clear daily peak beats a stronger odd lag: load follows the clock
+    day = round(steps_per_day)
+    if daily and first != day and not _near_multiple(day, first) and rho[daily[0]] >= 0.5 * rho[top]:
+        first = day  # a clear daily peak beats a stronger odd lag: load follows the clock
     periods = [first]
     multiples = [int(p) for p in peaks if p >= 2 * first and _near_multiple(int(p), first)]
     for i, lag in enumerate(multiples):

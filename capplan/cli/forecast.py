@@ -1,0 +1,103 @@
+"""``capplan forecast`` and ``capplan explain`` on a CSV file: parse options, call the engine, write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from capplan import engine
+from capplan.errors import DataError
+from capplan.forecast import to_series
+
+_input = click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV file with a time column and a value column.",
+)
+_time = click.option("--time-column", default="time", show_default=True, help="Column of timestamps.")
+_value = click.option("--value-column", help="Column of values (default: the only numeric column).")
+_horizon = click.option(
+    "--horizon", default="7D", show_default=True, help="Steps to forecast (N) or a duration (e.g. 7D, 48h)."
+)
+_seed = click.option("--seed", default=0, show_default=True, help="Random seed: same seed, same forecast.")
+
+
+def _read(path: Path, time_column: str, value_column: str | None) -> pd.Series:
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    if time_column in frame.columns:
+        frame[time_column] = pd.to_datetime(frame[time_column], utc=True, format="ISO8601")
+    series = to_series(frame, time_column=time_column, value_column=value_column)
+    return series.rename(value_column or series.name or path.stem)
+
+
+def _horizon_value(text: str) -> int | pd.Timedelta:
+    if text.isdigit():
+        return int(text)
+    try:
+        return pd.Timedelta(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is neither a step count nor a duration like 7D") from exc
+
+
+@click.command("forecast")
+@_input
+@_time
+@_value
+@_horizon
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="CSV to write: time,yhat,yhat_lower,yhat_upper (ISO-8601 UTC).",
+)
+@_seed
+def forecast_command(
+    input_path: Path, time_column: str, value_column: str | None, horizon: str, output: Path, seed: int
+) -> None:
+    """Forecast a CSV series with the model that wins its backtest; print the model chosen."""
+    series = _read(input_path, time_column, value_column)
+    model = engine.fit(series, _horizon_value(horizon), name=str(series.name), seed=seed)
+    frame = model.forecast().frame
+    out = frame.reset_index()
+    out["time"] = out["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out.to_csv(output, index=False)
+    click.echo(
+        f"{series.name}: {model.model_name} (backtest MASE {model.validation_mase:.3f}, "
+        f"{model.classification.kind}, periods {list(model.classification.periods)}); "
+        f"{len(out)} steps written to {output}"
+    )
+
+
+@click.command("explain")
+@_input
+@_time
+@_value
+@_horizon
+@_seed
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def explain_command(
+    input_path: Path, time_column: str, value_column: str | None, horizon: str, seed: int, as_json: bool
+) -> None:
+    """Show how a CSV series is classified, every candidate's backtest score and why the winner won."""
+    series = _read(input_path, time_column, value_column)
+    info = engine.fit(series, _horizon_value(horizon), name=str(series.name), seed=seed).explain()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    c = info["classification"]
+    click.echo(f"series:         {info['series']}")
+    click.echo(f"classification: {c['kind']} (periods {c['periods']}, ACF-vs-lag r={c['pearson_r']:.3f})")
+    click.echo(f"                {c['reason']}")
+    click.echo(f"model:          {info['model']} (backtest MASE {info['validation_mase']:.3f})")
+    click.echo("scores:")
+    for name, score in sorted(info["scores"].items(), key=lambda kv: (kv[1] != kv[1], kv[1])):
+        click.echo(f"  {name:12s} {score:.3f}")
+    click.echo(f"why:            {info['why']}")

@@ -1,0 +1,65 @@
+"""Classification: periods found from ACF peaks at any sampling rate; trend vs seasonal with numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from capplan.classify import Classification, classify
+from capplan.errors import DataError
+
+
+def seasonal(n: int, periods: dict[int, float], noise: float = 0.5, slope: float = 0.0, seed: int = 0):
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    y = 10 + slope * t + rng.normal(0, noise, n)
+    for p, amp in periods.items():
+        y += amp * np.sin(2 * np.pi * t / p)
+    return y
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_daily_and_weekly_hourly(seed):
+    c = classify(seasonal(1344, {24: 3, 168: 2}, seed=seed), steps_per_day=24)
+    assert c.kind == "seasonal"
+    assert c.periods == (24, 168)
+
+
+def test_daily_only():
+    assert classify(seasonal(1000, {24: 3}), 24).periods == (24,)
+
+
+def test_lags_follow_the_sampling_rate():
+    """15-minute data: a day is 96 steps, far beyond the original fixed lags 2..59."""
+    c = classify(seasonal(96 * 8, {96: 3}), steps_per_day=96)
+    assert c.periods == (96,)
+    assert c.max_lag == 96 * 4
+
+
+def test_other_period_not_hard_coded():
+    assert classify(seasonal(1000, {12: 3}), 24).periods == (12,)
+
+
+def test_seasonal_with_trend_is_still_seasonal():
+    assert classify(seasonal(1344, {24: 3}, slope=0.005), 24).periods[0] == 24
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_growing_disk_is_trend(seed):
+    rng = np.random.default_rng(seed)
+    y = np.cumsum(np.r_[np.full(600, 0.1), np.full(744, 0.3)]) + rng.normal(0, 0.5, 1344)
+    c = classify(y, 24)
+    assert c.kind == "trend" and c.periods == ()
+    assert c.pearson_r < -0.9
+    assert "r^2" in c.reason
+
+
+def test_decision_round_trips_through_json_shapes():
+    c = classify(seasonal(1344, {24: 3, 168: 2}), 24)
+    again = Classification.from_dict(c.to_dict())
+    assert again == c
+
+
+def test_too_short_is_refused():
+    with pytest.raises(DataError, match="at least"):
+        classify(np.arange(5.0), 24)

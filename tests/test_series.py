@@ -1,0 +1,97 @@
+"""Series preparation: regular UTC grid, gaps kept as gaps, bad input refused with a clear message."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capplan.errors import DataError
+from capplan.series import infer_step, prepare
+
+
+def hourly(n: int = 200, start: str = "2024-01-01", tz: str | None = "UTC") -> pd.Series:
+    index = pd.date_range(start, periods=n, freq="1h", tz=tz)
+    return pd.Series(np.sin(np.arange(n) / 3.0) + 5, index=index)
+
+
+def test_regular_grid_in_utc_named_time():
+    s = hourly(tz="Europe/Paris")
+    p = prepare(s, "cpu")
+    assert str(p.values.index.tz) == "UTC"
+    assert p.values.index.name == "time"
+    assert p.step == pd.Timedelta("1h")
+    assert p.values.index[0] == s.index[0].tz_convert("UTC")
+    assert np.allclose(p.values.to_numpy(), s.to_numpy())
+
+
+def test_naive_timestamps_are_taken_as_utc():
+    p = prepare(hourly(tz=None), "cpu")
+    assert p.values.index[0] == pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def test_jittery_step_snaps_to_a_round_interval():
+    index = pd.DatetimeIndex(
+        pd.date_range("2024-01-01", periods=50, freq="1min").as_unit("ns").asi8
+        + 1_000_000_000 * (np.arange(50) % 2),
+        tz="UTC",
+    )
+    assert infer_step(index) == pd.Timedelta("1min")
+
+
+def test_microsecond_index_infers_the_right_step():
+    s = hourly()
+    s.index = s.index.as_unit("us")
+    assert prepare(s, "cpu").step == pd.Timedelta("1h")
+
+
+def test_short_gap_is_interpolated_not_zero_filled():
+    s = hourly().drop(hourly().index[100:103])
+    p = prepare(s, "cpu")
+    assert p.interpolated == 3
+    assert len(p.values) == 200
+    filled = p.values.iloc[100:103].to_numpy()
+    assert np.all(filled > 3.5)  # between its neighbours (~4..6), never 0
+    assert (
+        p.values.index.freq is not None
+        or (np.diff(p.values.index.asi8) == np.diff(p.values.index.asi8)[0]).all()
+    )
+
+
+def test_long_gap_keeps_the_part_after_it_and_logs(caplog):
+    s = hourly(400).drop(hourly(400).index[100:150])
+    with caplog.at_level(logging.WARNING):
+        p = prepare(s, "cpu")
+    assert p.values.index[0] == s.index[100]
+    assert p.dropped_before == s.index[100]
+    assert len(p.values) == 250
+    assert "gap" in caplog.text and "cpu" in caplog.text
+
+
+def test_explicit_step_resamples_to_means():
+    p = prepare(hourly(48), "cpu", step=pd.Timedelta("2h"))
+    assert len(p.values) == 24
+    assert p.values.iloc[0] == pytest.approx(hourly(48).iloc[:2].mean())
+
+
+@pytest.mark.parametrize(
+    ("series", "problem"),
+    [
+        (hourly().iloc[::-1], "not increasing"),
+        (pd.concat([hourly(10), hourly(10)]).sort_index(), "duplicate timestamp"),
+        (hourly() * np.nan, "all NaN"),
+        (hourly() * 0 + 3, "constant"),
+        (hourly(3), "only 3 values"),
+    ],
+)
+def test_bad_input_names_the_series_and_the_problem(series, problem):
+    with pytest.raises(DataError, match=problem) as info:
+        prepare(series, "web01 cpu")
+    assert "web01 cpu" in str(info.value)
+
+
+def test_non_datetime_index_is_refused():
+    with pytest.raises(DataError, match="not timestamps"):
+        prepare(pd.Series([1.0, 2.0]), "x")
