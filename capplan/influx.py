@@ -24,6 +24,8 @@ from capplan.serieskey import SeriesKey
 
 log = logging.getLogger(__name__)
 
+_FAILURES = (InfluxDBClientError, InfluxDBServerError, requests.RequestException)
+
 
 def connect(settings: InfluxSettings) -> InfluxDBClient:
     """Client for ``settings.url`` (http or https, optional path prefix), bound to the database."""
@@ -46,26 +48,43 @@ def connect(settings: InfluxSettings) -> InfluxDBClient:
 def server_version(client: InfluxDBClient, settings: InfluxSettings) -> str:
     try:
         return client.ping()
-    except (requests.RequestException, InfluxDBClientError, InfluxDBServerError) as exc:
-        raise InfluxError(
-            f"InfluxDB unreachable at {settings.url} ({type(exc).__name__}); "
-            "start it or set influxdb.url / CAPPLAN_INFLUXDB_URL"
-        ) from None
+    except _FAILURES as exc:
+        raise _error(exc, settings, "the ping") from None
 
 
 def database_names(client: InfluxDBClient, settings: InfluxSettings) -> list[str]:
-    """Database names; raises a clear error on bad credentials (``SHOW DATABASES`` needs auth)."""
+    """Database names; a clear error on bad credentials (``SHOW DATABASES`` needs auth)."""
     try:
         return [row["name"] for row in client.get_list_database()]
-    except InfluxDBClientError as exc:
-        if exc.code in (401, 403):
-            raise InfluxError(
-                f"InfluxDB at {settings.url} refused the credentials ({exc.content.strip()}); "
-                "set influxdb.username and influxdb.password"
-            ) from None
-        raise InfluxError(f"InfluxDB at {settings.url}: {exc.content.strip()}") from None
-    except (requests.RequestException, InfluxDBServerError) as exc:
-        raise InfluxError(f"InfluxDB unreachable at {settings.url} ({type(exc).__name__})") from None
+    except _FAILURES as exc:
+        raise _error(exc, settings, "SHOW DATABASES") from None
+
+
+def _error(exc: Exception, settings: InfluxSettings, doing: str) -> InfluxError:
+    """The one place client failures become a one-line error: what failed, where, and what to change."""
+    if isinstance(exc, requests.RequestException):
+        return InfluxError(
+            f"InfluxDB unreachable at {settings.url} during {doing} ({type(exc).__name__}); "
+            "start it or set influxdb.url / CAPPLAN_INFLUXDB_URL"
+        )
+    # 1.x answers some client mistakes (unknown retention policy on write) with a 500
+    content = str(getattr(exc, "content", exc)).strip()
+    if getattr(exc, "code", None) in (401, 403):
+        return InfluxError(
+            f"InfluxDB at {settings.url} refused the credentials for {doing} ({content}); "
+            "set influxdb.username and influxdb.password"
+        )
+    if "database not found" in content:
+        return InfluxError(
+            f"InfluxDB at {settings.url}: database {settings.database!r} not found; "
+            "create it or set influxdb.database"
+        )
+    if "retention policy not found" in content:
+        return InfluxError(
+            f"InfluxDB at {settings.url}: retention policy {settings.retention_policy!r} not found in "
+            f"{settings.database!r}; create it or set influxdb.retention_policy"
+        )
+    return InfluxError(f"InfluxDB at {settings.url} rejected {doing}: {content}")
 
 
 def _run(
@@ -82,19 +101,8 @@ def _run(
         return client.query(
             query, bind_params=params or None, epoch="ns", database=settings.database, method=method
         )
-    except InfluxDBClientError as exc:
-        content = str(exc.content).strip()
-        if exc.code in (401, 403):
-            raise InfluxError(f"InfluxDB at {settings.url} refused the credentials ({content})") from None
-        if "database not found" in content:
-            raise InfluxError(
-                f"InfluxDB at {settings.url}: database {settings.database!r} not found; set influxdb.database"
-            ) from None
-        raise InfluxError(f"InfluxDB at {settings.url} rejected a query: {content}") from None
-    except (requests.RequestException, InfluxDBServerError) as exc:
-        raise InfluxError(
-            f"InfluxDB unreachable at {settings.url} ({type(exc).__name__}); start it or set influxdb.url"
-        ) from None
+    except _FAILURES as exc:
+        raise _error(exc, settings, "a query") from None
 
 
 def _tag_keys(client: InfluxDBClient, settings: InfluxSettings, measurement: str) -> list[str]:
@@ -182,14 +190,8 @@ def write_points(client: InfluxDBClient, settings: InfluxSettings, points: list[
             batch_size=5000,
             protocol="line",
         )
-    except InfluxDBClientError as exc:
-        raise InfluxError(
-            f"InfluxDB at {settings.url} rejected the write: {str(exc.content).strip()}"
-        ) from None
-    except (requests.RequestException, InfluxDBServerError) as exc:
-        raise InfluxError(
-            f"InfluxDB unreachable at {settings.url} while writing ({type(exc).__name__}); old data kept"
-        ) from None
+    except _FAILURES as exc:
+        raise _error(exc, settings, "the write") from None
 
 
 def write_forecast(

@@ -149,7 +149,7 @@ def test_server_gone_mid_run_is_a_clear_error_and_old_forecast_stays(tmp_path):
         influx.write_forecast(client, settings_, key, _forecast(START, 24, 1.0), "mstl")
         server.stop()
         with pytest.raises(
-            InfluxError, match=f"InfluxDB unreachable at {re.escape(server.url)} while writing"
+            InfluxError, match=f"InfluxDB unreachable at {re.escape(server.url)} during the write"
         ):
             influx.write_forecast(client, settings_, key, _forecast(START + 12 * HOUR, 6, 5.0), "lstm")
         with pytest.raises(InfluxError, match=f"InfluxDB unreachable at {re.escape(server.url)}"):
@@ -220,3 +220,47 @@ def test_quoting_round_trips_any_text_on_the_server(influx_client, influx_settin
         influx_client, influx_settings, key, aggregate="last", every=HOUR, start=START, end=START + HOUR
     )
     assert list(series) == [42.0]
+
+
+def test_custom_retention_policy_is_read_and_written(influx_client, influx_settings):
+    influx_client.create_retention_policy("year", "52w", 1, database=influx_settings.database)
+    year = dataclasses.replace(influx_settings, retention_policy="year")
+    key = SeriesKey.of("cpu", "usage", {"host": "a"})
+    _write_values(influx_client, year, key, [1.0, 2.0])
+    _write_values(influx_client, influx_settings, key, [9.0, 9.0])  # default RP, must not be mixed in
+    series = influx.read_series(
+        influx_client, year, key, aggregate="mean", every=HOUR, start=START, end=START + 2 * HOUR
+    )
+    assert list(series) == [1.0, 2.0]
+    influx.write_forecast(influx_client, year, key, _forecast(START, 24, 1.0), "mstl")
+    assert len(influx.read_forecast(influx_client, year, key)) == 24
+    assert influx.read_forecast(influx_client, influx_settings, key).empty
+
+
+def test_auth_is_used_and_bad_credentials_are_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFLUXDB_HTTP_AUTH_ENABLED", "true")  # influxd reads it over its config file
+    server = servers.start_influxdb(tmp_path)
+    try:
+        admin = influx.InfluxSettings(url=server.url, database="db", username="admin", password="s3cret'\"")
+        client = influx.connect(admin)
+        client.query(f"CREATE USER admin WITH PASSWORD {q.literal(admin.password)} WITH ALL PRIVILEGES")
+        client.create_database("db")
+        key = SeriesKey.of("disk", "used_percent", {"host": "a"})
+        influx.write_forecast(client, admin, key, _forecast(START, 6, 50.0), "mstl")
+        assert len(influx.read_forecast(client, admin, key)) == 6
+        wrong = dataclasses.replace(admin, password="nope")
+        with pytest.raises(InfluxError, match="refused the credentials"):
+            influx.read_forecast(influx.connect(wrong), wrong, key)
+        with pytest.raises(InfluxError, match="refused the credentials for the write"):
+            influx.write_forecast(influx.connect(wrong), wrong, key, _forecast(START, 6, 1.0), "mstl")
+        assert (influx.read_forecast(client, admin, key)["yhat"] == 50.0).all()
+    finally:
+        server.stop()
+
+
+def test_missing_retention_policy_is_named(influx_client, influx_settings):
+    other = dataclasses.replace(influx_settings, retention_policy="nope")
+    with pytest.raises(InfluxError, match="retention policy 'nope' not found"):
+        influx.write_capacity(
+            influx_client, other, SeriesKey.of("disk", "used_percent"), {"threshold": 90.0}, START
+        )
