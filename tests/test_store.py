@@ -137,6 +137,7 @@ def test_sigkill_during_saves_never_loses_the_previous_version(tmp_path):
     store = ModelStore(tmp_path, keep=3)
     store.save(KEY, _writer("baseline"))
     rng = __import__("random").Random(7)
+    killed_mid_save = 0
     for _ in range(50):
         proc = subprocess.Popen(
             [sys.executable, "-c", _SAVER, str(tmp_path), str(KEY)], stdout=subprocess.PIPE, text=True
@@ -146,12 +147,15 @@ def test_sigkill_during_saves_never_loses_the_previous_version(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
+        killed_mid_save += any(store.series_dir(KEY).glob(".tmp-*"))
         path, meta = store.load(KEY)  # always a complete version
         assert meta["version"] >= 1
         assert (path / "metadata.json").is_file()
         expected = "weights.bin" if meta["payload"] == "baseline" else "part19.bin"
         assert (path / expected).is_file()
+    assert killed_mid_save >= 10  # the kills really landed inside saves, not only between them
     assert store.save(KEY, _writer("after")) > 1
+    assert not any(store.series_dir(KEY).glob(".tmp-*"))  # the killed saves' leftovers are swept
     assert store.load(KEY)[1]["payload"] == "after"
 
 
