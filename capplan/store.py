@@ -81,6 +81,16 @@ def _write_atomic(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+def _metadata(version_dir: Path) -> dict[str, Any]:
+    """A version's metadata; saves are atomic, so an unreadable one was damaged after the fact."""
+    try:
+        return json.loads((version_dir / METADATA).read_text())
+    except (OSError, ValueError) as exc:
+        raise StoreError(
+            f"{version_dir} is unreadable ({exc}); roll back with `capplan models rollback` or retrain"
+        ) from None
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     version: int
@@ -235,13 +245,7 @@ class ModelStore:
         elif version not in versions:
             raise StoreError(f"{key}: no version {version}; have {', '.join(map(str, versions))}")
         path = directory / f"v{version}"
-        try:
-            metadata = json.loads((path / METADATA).read_text())
-        except (OSError, ValueError) as exc:
-            raise StoreError(
-                f"{key}: version {version} is unreadable ({exc}); `capplan models rollback`"
-            ) from None
-        return path, metadata
+        return path, _metadata(path)
 
     def versions(self, key: SeriesKey) -> list[VersionInfo]:
         directory = self.series_dir(key)
@@ -249,7 +253,7 @@ class ModelStore:
         out = []
         for number in self._versions(directory):
             path = directory / f"v{number}"
-            created = json.loads((path / METADATA).read_text()).get("created", "")
+            created = _metadata(path).get("created", "")
             out.append(VersionInfo(number, created, path, number == current))
         return out
 
@@ -270,7 +274,7 @@ class ModelStore:
                 continue
             current = self._current(directory)
             version = current if current in versions else versions[-1]
-            metadata = json.loads((directory / f"v{version}" / METADATA).read_text())
+            metadata = _metadata(directory / f"v{version}")
             out.append(
                 StoredSeries(
                     SeriesKey.parse(metadata["series"]), version, directory / f"v{version}", metadata

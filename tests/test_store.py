@@ -204,3 +204,13 @@ def test_concurrent_saves_all_land_as_distinct_versions(tmp_path):
     assert [v.version for v in store.versions(KEY)] == list(range(1, 21))
     for info in store.versions(KEY):
         assert json.loads((info.path / "metadata.json").read_text())["version"] == info.version
+
+
+def test_damaged_metadata_is_a_store_error(tmp_path):
+    store = ModelStore(tmp_path)
+    store.save(KEY, _writer("one"))
+    path, _ = store.load(KEY)
+    (path / "metadata.json").write_text("{not json")
+    for call in (lambda: store.load(KEY), lambda: store.versions(KEY), store.list):
+        with pytest.raises(StoreError, match=r"v1 is unreadable .* roll back with `capplan models rollback`"):
+            call()
