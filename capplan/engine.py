@@ -36,6 +36,7 @@ SEASONAL_CANDIDATES = ("snaive", "profile", "mstl", "lstm", "ensemble")
 TREND_CANDIDATES = ("snaive", "linear")
 ENSEMBLE_SIZE = 3
 MIN_CYCLES = 3  # a period is modelled only with this many cycles in the data
+TAIL_CYCLES = 4  # cycles of the longest period kept with the model for updates (the profile's window)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class SeriesModel:
     upper: np.ndarray
     scores: dict[str, float]  # backtest MASE of every candidate (NaN: could not be fitted)
     why: str
+    tail: np.ndarray  # newest values up to last_observed, so an update on a short window can still refit
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -86,18 +88,41 @@ class SeriesModel:
         )
 
     def update(self, recent: pd.Series) -> SeriesModel:
-        """Continue on recent data only (the LSTMs from their weights, cheap models refit), with the
-        stored step, periods and scaler; the winner is re-checked against seasonal naive on it."""
-        prepared = prepare(recent, self.name, step=self.step)
+        """Continue on recent data (the LSTMs from their weights on their own recent window, cheap
+        models refit), with the stored step, periods and scaler; the winner is re-checked against
+        seasonal naive on it.
+
+        The stored tail of the training data is put in front of ``recent`` (recent wins where they
+        overlap; a long gap between them drops the tail), so a one-week window still holds enough
+        cycles for a weekly profile."""
+        prepared = prepare(self._with_tail(recent), self.name, step=self.step)
         y = prepared.values.to_numpy()
         model = model_class(self.model.name).load(*self._roundtrip())
         model = model.update(y, self.ctx)
         model_id, model, why = self.model_id, model, self.why
-        check = _recheck(y, self.ctx, model, self.classification)
+        check = _recheck(y, self.ctx, model)
         if check is not None:
             model_id, model, why = check
         log.info("series %r updated on %d points: %s", self.name, len(y), model_id)
-        return replace(self, model=model, model_id=model_id, why=why, last_observed=prepared.last_observed)
+        return replace(
+            self,
+            model=model,
+            model_id=model_id,
+            why=why,
+            last_observed=prepared.last_observed,
+            tail=y[-len(self.tail) :],
+        )
+
+    def _with_tail(self, recent: pd.Series) -> pd.Series:
+        index = pd.DatetimeIndex(self.last_observed - self.step * np.arange(len(self.tail))[::-1])
+        stored = pd.Series(self.tail, index=index)
+        recent = recent.dropna()
+        if recent.empty:
+            raise DataError(f"series {self.name!r}: no recent data to update with; check the query window")
+        recent_index = pd.DatetimeIndex(recent.index)
+        recent_index = recent_index.tz_localize("UTC") if recent_index.tz is None else recent_index
+        recent = recent.set_axis(recent_index)
+        return pd.concat([stored[stored.index < recent_index[0]], recent])
 
     def _roundtrip(self) -> tuple[Path, dict[str, Any], dict[str, Any], FitContext]:
         """A private copy of the fitted model, so ``update`` never changes this object."""
@@ -141,6 +166,7 @@ class SeriesModel:
                 "upper": self.upper.tolist(),
             },
             "validation": {"mase": self.validation_mase, "scores": self.scores, "why": self.why},
+            "tail": self.tail.tolist(),
             "versions": _versions(),
         } | self.meta
 
@@ -172,6 +198,7 @@ class SeriesModel:
                 upper=np.asarray(metadata["interval"]["upper"], dtype=float),
                 scores={k: float(v) for k, v in metadata["validation"]["scores"].items()},
                 why=metadata["validation"]["why"],
+                tail=np.asarray(metadata["tail"], dtype=float),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(
@@ -251,6 +278,7 @@ def fit(
         upper=upper,
         scores={c: round(float(s), 6) for c, s in scores.items()},
         why=why,
+        tail=y[-TAIL_CYCLES * max(periods or (round(ctx.steps_per_day),)) :],
         meta={"interpolated": prepared.interpolated, "fit_seconds": round(time.perf_counter() - started, 3)},
     )
 
@@ -273,26 +301,28 @@ def _candidates(
     return models
 
 
-def _recheck(
-    y: np.ndarray, ctx: FitContext, model: Forecaster, classification: Classification
-) -> tuple[str, Forecaster, str] | None:
-    """On the update window, a cheap winner must still beat seasonal naive at the horizon; if not, the
-    update falls back to seasonal naive. (The LSTM trio is not re-backtested: that is a full fit.)"""
-    if "lstm" in _member_names(model):
+def _recheck(y: np.ndarray, ctx: FitContext, model: Forecaster) -> tuple[str, Forecaster, str] | None:
+    """On the update data, a cheap winner must still beat the best seasonal naive at the horizon; if
+    not, the update falls back to that naive. (The LSTM trio is not re-backtested: that is a full fit;
+    a window too short for a backtest keeps the winner.)"""
+    if "lstm" in _member_names(model) or isinstance(model, SeasonalNaive):
         return None
-    season = min(ctx.periods) if ctx.periods else 1
+    periods = ctx.periods or (1,)
     try:
-        plan = backtest.plan(y, ctx.horizon, max(2 * season, 12), season, "update")
+        plan = backtest.plan(y, ctx.horizon, max(2 * max(periods), 12), min(periods), "update")
         twin = build(model.name, model.params())
         score = plan.mase(y, twin.backtest_forecasts(y, plan.origins, ctx.horizon, ctx))
     except CapplanError:
         return None
-    naive = SeasonalNaive(period=season)
-    floor = plan.mase(y, naive.backtest_forecasts(y, plan.origins, ctx.horizon, ctx))
-    if score <= floor:
+    floors = {
+        p: plan.mase(y, SeasonalNaive(p).backtest_forecasts(y, plan.origins, ctx.horizon, ctx))
+        for p in periods
+    }
+    best = min(floors, key=floors.get)
+    if score <= floors[best]:
         return None
-    why = f"on the update window {model.name} scored {score:.3f}, seasonal naive {floor:.3f}: fell back"
-    return f"snaive{season}", naive.fit(y, ctx), why
+    why = f"on the update data {model.name} scored {score:.3f}, snaive{best} {floors[best]:.3f}: fell back"
+    return f"snaive{best}", SeasonalNaive(best).fit(y, ctx), why
 
 
 def _member_names(model: Forecaster) -> list[str]:

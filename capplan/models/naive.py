@@ -36,6 +36,8 @@ class SeasonalNaive(Forecaster):
         return np.resize(self._last, h)
 
     def backtest_forecasts(self, y: np.ndarray, origins: list[int], h: int, ctx: FitContext) -> np.ndarray:
+        if min(origins) < self.period:
+            raise ModelError(f"seasonal naive needs one period ({self.period} points) before each origin")
         return np.stack([np.resize(np.asarray(y[o - self.period : o], dtype=float), h) for o in origins])
 
     def save(self, directory) -> dict[str, Any]:

@@ -1,0 +1,161 @@
+"""Engine: selection by backtest against the seasonal-naive floor, aligned timestamps, calibrated
+intervals, save -> load -> incremental update, determinism, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capplan import engine
+from capplan.errors import DataError
+from capplan.forecast import forecast
+
+STATISTICAL = ["snaive", "profile", "mstl", "linear", "ensemble"]
+
+
+def hourly(n: int = 1344, seed: int = 0, noise: float = 1.0, start: str = "2024-03-01") -> pd.Series:
+    t = np.arange(n)
+    rng = np.random.default_rng(seed)
+    y = 30 + 0.002 * t + 5 * np.sin(2 * np.pi * t / 24) + 3 * np.sin(2 * np.pi * t / 168)
+    index = pd.date_range(start, periods=n, freq="1h", tz="UTC")
+    return pd.Series(y + rng.normal(0, noise, n), index=index, name="cpu")
+
+
+def disk(n: int = 900, seed: int = 0) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    slope = np.r_[np.full(500, 0.01), np.full(n - 500, 0.2)]
+    y = 40 + np.cumsum(slope) + rng.normal(0, 0.3, n)
+    y[500:] += 5
+    return pd.Series(y, index=pd.date_range("2024-01-01", periods=n, freq="1h", tz="UTC"), name="disk")
+
+
+@pytest.fixture(scope="module")
+def seasonal_model() -> engine.SeriesModel:
+    return engine.fit(hourly(), pd.Timedelta("7D"), name="web01 cpu", candidates=STATISTICAL)
+
+
+def test_forecast_starts_one_step_after_last_observation(seasonal_model):
+    frame = seasonal_model.forecast().frame
+    assert list(frame.columns) == ["yhat", "yhat_lower", "yhat_upper"]
+    assert frame.index.name == "time" and str(frame.index.tz) == "UTC"
+    assert frame.index[0] == hourly().index[-1] + pd.Timedelta("1h")
+    assert len(frame) == 168
+    assert (np.diff(frame.index.asi8) == np.diff(frame.index.asi8)[0]).all()
+    assert (frame.yhat_lower <= frame.yhat).all() and (frame.yhat <= frame.yhat_upper).all()
+
+
+def test_winner_never_loses_to_seasonal_naive(seasonal_model):
+    scores = seasonal_model.scores
+    assert {"snaive24", "snaive168", "profile", "mstl"} <= set(scores)
+    floor = min(s for c, s in scores.items() if c.startswith("snaive"))
+    assert seasonal_model.validation_mase <= floor
+    assert seasonal_model.classification.periods == (24, 168)
+
+
+def test_explain_says_why(seasonal_model):
+    info = seasonal_model.explain()
+    assert info["model"] == seasonal_model.model_name
+    assert info["classification"]["periods"] == [24, 168]
+    assert seasonal_model.model_name in info["why"] or "lowest backtest MASE" in info["why"]
+    json.dumps(info)
+
+
+def test_intervals_cover_about_95_percent():
+    """Fresh futures of the same process: per-step conformal intervals hold at every horizon."""
+    hits = []
+    for seed in range(6):
+        full = hourly(1344 + 168, seed=seed, noise=2.0)
+        model = engine.fit(full.iloc[:-168], 168, candidates=["profile", "mstl", "ensemble"])
+        frame = model.forecast().frame
+        actual = full.iloc[-168:].to_numpy()
+        hits.append((actual >= frame.yhat_lower.to_numpy()) & (actual <= frame.yhat_upper.to_numpy()))
+    hits = np.array(hits)
+    assert 0.88 <= hits.mean() <= 0.995
+    assert hits[:, :84].mean() >= 0.85 and hits[:, 84:].mean() >= 0.85
+
+
+def test_trend_series_uses_the_linear_model_with_a_widening_interval():
+    model = engine.fit(disk(), 48, name="disk", candidates=STATISTICAL)
+    assert model.classification.kind == "trend"
+    assert model.model_name == "linear"
+    frame = model.forecast(200).frame
+    width = (frame.yhat_upper - frame.yhat_lower).to_numpy()
+    assert width[-1] > width[0]
+    assert np.diff(frame.yhat.to_numpy()).mean() == pytest.approx(0.2, rel=0.1)
+
+
+def test_save_load_update_round_trip(seasonal_model, tmp_path):
+    metadata = json.loads(json.dumps(seasonal_model.save(tmp_path)))
+    for key in ("model", "classification", "periods", "interval", "validation", "versions", "data"):
+        assert key in metadata
+    assert set(metadata["validation"]["scores"]) == set(seasonal_model.scores)
+    loaded = engine.SeriesModel.load(tmp_path, metadata | {"version": 3})
+    pd.testing.assert_frame_equal(loaded.forecast().frame, seasonal_model.forecast().frame)
+
+    recent = hourly(1344 + 48).iloc[-168:]
+    updated = loaded.update(recent)
+    assert updated is not loaded
+    assert updated.last_observed == recent.index[-1]
+    assert updated.forecast(1).frame.index[0] == recent.index[-1] + pd.Timedelta("1h")
+    pd.testing.assert_frame_equal(loaded.forecast().frame, seasonal_model.forecast().frame)
+
+
+def test_deterministic():
+    a = engine.fit(hourly(seed=5), 48, candidates=STATISTICAL, seed=1).forecast().frame
+    b = engine.fit(hourly(seed=5), 48, candidates=STATISTICAL, seed=1).forecast().frame
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_too_short_for_the_period_is_refused():
+    short = hourly(60)
+    with pytest.raises(DataError, match="short-series") as info:
+        engine.fit(short.rename("short-series"), 48, name="short-series")
+    assert "query" in str(info.value) or "needs" in str(info.value)
+
+
+def test_horizon_too_long_for_the_history():
+    with pytest.raises(DataError, match="horizon"):
+        engine.fit(hourly(400), 300, name="cpu", candidates=STATISTICAL)
+
+
+def test_forecast_api_with_columns():
+    s = hourly(600)
+    frame = pd.DataFrame({"ts": s.index.strftime("%Y-%m-%dT%H:%M:%SZ"), "load": s.to_numpy()})
+    result = forecast(frame, horizon=24, time_column="ts", value_column="load")
+    assert len(result.frame) == 24
+    assert result.frame.index[0] == s.index[-1] + pd.Timedelta("1h")
+    assert result.classification.seasonal
+    assert result.model_name in result.scores
+
+
+@pytest.mark.slow
+def test_lstm_competes_and_round_trips(tmp_path):
+    model = engine.fit(hourly(), 48, name="cpu", candidates=["lstm", "profile"], lstm_epochs=5)
+    assert np.isfinite(model.scores["lstm"])
+    lstm = engine.fit(hourly(), 48, name="cpu", candidates=["lstm"], lstm_epochs=5)
+    if lstm.model_name == "lstm":
+        metadata = json.loads(json.dumps(lstm.save(tmp_path)))
+        loaded = engine.SeriesModel.load(tmp_path, metadata)
+        np.testing.assert_allclose(loaded.forecast().frame.yhat, lstm.forecast().frame.yhat, rtol=1e-5)
+        updated = loaded.update(hourly(1344 + 24).iloc[-336:])
+        assert updated.model_name in ("lstm", "snaive24")
+        assert updated.forecast(1).frame.index[0] == hourly(1368).index[-1] + pd.Timedelta("1h")
+
+
+def test_update_on_a_short_window_uses_the_stored_tail(seasonal_model):
+    """Two days of new data cannot hold a weekly cycle; the stored tail in front of them can."""
+    longer = hourly(1344 + 48)
+    updated = seasonal_model.update(longer.iloc[-48:])
+    assert updated.last_observed == longer.index[-1]
+    assert updated.model_name == seasonal_model.model_name or updated.model_name.startswith("snaive")
+    truth = hourly(1344 + 48 + 24).iloc[-24:].to_numpy()
+    assert np.abs(updated.forecast(24).frame.yhat.to_numpy() - truth).mean() < 2.0
+
+
+def test_update_after_a_long_outage_drops_the_stale_tail(seasonal_model):
+    later = hourly(1344 + 24 * 30).iloc[-400:]
+    updated = seasonal_model.update(later)
+    assert updated.last_observed == later.index[-1]

@@ -1,0 +1,66 @@
+"""CSV commands, invoked directly (the main group registers them)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+
+from capplan.cli.forecast import explain_command, forecast_command
+from capplan.errors import DataError
+
+
+def write_csv(path, n: int = 600) -> pd.Series:
+    t = np.arange(n)
+    index = pd.date_range("2024-05-01", periods=n, freq="1h", tz="UTC")
+    s = pd.Series(
+        20 + 4 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(0).normal(0, 0.5, n), index=index
+    )
+    pd.DataFrame({"ts": index.strftime("%Y-%m-%dT%H:%M:%SZ"), "cpu": s.to_numpy(), "host": "a"}).to_csv(
+        path, index=False
+    )
+    return s
+
+
+def test_forecast_writes_iso_utc_csv_and_prints_the_model(tmp_path):
+    series = write_csv(tmp_path / "in.csv")
+    out = tmp_path / "out.csv"
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
+    args += ["--horizon", "48", "--output", str(out), "--seed", "3"]
+    result = CliRunner().invoke(forecast_command, args)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["time", "yhat", "yhat_lower", "yhat_upper"]
+    assert len(frame) == 48
+    assert frame.time.iloc[0] == (series.index[-1] + pd.Timedelta("1h")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert "cpu:" in result.output and "backtest MASE" in result.output
+    again = tmp_path / "again.csv"
+    CliRunner().invoke(forecast_command, [*args[:-4], "--output", str(again), "--seed", "3"])
+    assert again.read_text() == out.read_text()
+
+
+def test_explain_json(tmp_path):
+    write_csv(tmp_path / "in.csv")
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
+    result = CliRunner().invoke(explain_command, [*args, "--horizon", "24", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["classification"]["periods"] == [24]
+    assert info["model"] in info["scores"]
+    text = CliRunner().invoke(explain_command, [*args, "--horizon", "24"])
+    assert "classification: seasonal" in text.output and "why:" in text.output
+
+
+def test_bad_column_is_a_data_error(tmp_path):
+    write_csv(tmp_path / "in.csv")
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "nope"]
+    result = CliRunner().invoke(forecast_command, [*args, "--output", str(tmp_path / "o.csv")])
+    assert isinstance(result.exception, DataError)
+    assert "--value-column" in str(result.exception) and "cpu" in str(result.exception)
+
+
+def test_every_command_has_help():
+    for command in (forecast_command, explain_command):
+        assert command.help and CliRunner().invoke(command, ["--help"]).exit_code == 0
