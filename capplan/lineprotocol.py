@@ -13,14 +13,18 @@ import math
 from collections.abc import Mapping
 
 _KEY_SPECIAL = (",", "=", " ")
+_QUOTE = ('"',)
 
 
-def _escape(text: str, special: tuple[str, ...], what: str) -> str:
+def _escape(text: str, special: tuple[str, ...], what: str, unescaped: tuple[str, ...] = ()) -> str:
+    """Escape ``special``; refuse a backslash before ``special + unescaped`` (the characters the server
+    unescapes in this position), since the server would drop or alter it."""
     if any(ord(char) < 32 for char in text):
         raise ValueError(f"{what} {text!r} has a control character, which InfluxDB cannot carry or query")
-    if text.endswith("\\") or any("\\" + char in text for char in special):
+    refused = special + unescaped
+    if text.endswith("\\") or any("\\" + char in text for char in refused):
         raise ValueError(
-            f"{what} {text!r} has a backslash before {', '.join(repr(c) for c in special)} or at its end, "
+            f"{what} {text!r} has a backslash before {', '.join(repr(c) for c in refused)} or at its end, "
             "which InfluxDB 1.x line protocol cannot carry"
         )
     for char in special:
@@ -44,11 +48,14 @@ def line(
     measurement: str, tags: Mapping[str, str], fields: Mapping[str, float | int | str | bool], time_ns: int
 ) -> str:
     """One point; tags sorted by key (InfluxDB's order), empty tag values left out (they mean absent)."""
-    head = _escape(measurement, (",", " "), "measurement")
+    head = _escape(measurement, (",", " "), "measurement", unescaped=("=", *_QUOTE))
     for key in sorted(tags):
         if tags[key] != "":
             head += (
                 f",{_escape(key, _KEY_SPECIAL, 'tag key')}={_escape(tags[key], _KEY_SPECIAL, 'tag value')}"
             )
-    body = ",".join(f"{_escape(k, _KEY_SPECIAL, 'field key')}={_field_value(v)}" for k, v in fields.items())
+    body = ",".join(
+        f"{_escape(k, _KEY_SPECIAL, 'field key', unescaped=_QUOTE)}={_field_value(v)}"
+        for k, v in fields.items()
+    )
     return f"{head} {body} {int(time_ns)}"

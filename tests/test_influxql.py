@@ -80,6 +80,7 @@ def test_line_escapes_what_the_1x_parser_splits_on_and_keeps_other_backslashes()
         ({"host": "a\\,b"}, {"f": 1.0}, "backslash before"),
         ({"host": "two\nlines"}, {"f": 1.0}, "control character"),
         ({}, {"f": float("nan")}, "not finite"),
+        ({}, {'say\\"': 1.0}, "backslash before"),
     ],
 )
 def test_line_refuses_what_1x_cannot_store(tags, fields, message):
