@@ -201,9 +201,14 @@ def write_forecast(
 
     Points are overwritten one by one (same series, same time). Only after the write succeeded are the
     old run's points removed: those beyond the new horizon, and those in the new range that carry another
-    ``model`` tag (a model change must not leave two forecasts overlapping). DELETE acts on every
-    retention policy of the database; ``pred_*`` measurements are capplan's own.
+    ``model`` tag (a model change must not leave two forecasts overlapping).
+
+    InfluxDB 1.x DELETE has no retention-policy clause: it removes matching points from every RP of the
+    database. Accepted, because ``pred_*`` measurements are capplan's own and one deployment writes them
+    to one RP; the points written here go to ``settings.retention_policy``.
     """
+    if frame.empty:
+        raise ValueError(f"{key}: empty forecast; nothing to write (the stored forecast is left as it is)")
     measurement = f"pred_{key.measurement}"
     tags = {**key.tag_dict, "model": model}
     times = frame.index.tz_convert("UTC") if frame.index.tz is not None else frame.index.tz_localize("UTC")
@@ -254,7 +259,7 @@ def write_capacity(
     client: InfluxDBClient,
     settings: InfluxSettings,
     key: SeriesKey,
-    fields: dict[str, float | int],
+    fields: dict[str, float | int | str],
     when: pd.Timestamp,
 ) -> None:
     """One ``capacity_<measurement>`` point with the series' tags plus ``field`` (several fields of one

@@ -271,3 +271,15 @@ def test_missing_retention_policy_is_named(influx_client, influx_settings):
         influx.write_capacity(
             influx_client, other, SeriesKey.of("disk", "used_percent"), {"threshold": 90.0}, START
         )
+
+
+def test_empty_or_nan_forecast_is_refused_before_anything_changes(influx_client, influx_settings):
+    key = SeriesKey.of("cpu", "usage", {"host": "a"})
+    influx.write_forecast(influx_client, influx_settings, key, _forecast(START, 6, 1.0), "mstl")
+    with pytest.raises(ValueError, match="empty forecast"):
+        influx.write_forecast(influx_client, influx_settings, key, _forecast(START, 0, 1.0), "mstl")
+    broken = _forecast(START, 3, 2.0)
+    broken.iloc[1, 0] = np.nan
+    with pytest.raises(InfluxError, match="not finite"):
+        influx.write_forecast(influx_client, influx_settings, key, broken, "lstm")
+    assert (influx.read_forecast(influx_client, influx_settings, key)["yhat"] == 1.0).all()
