@@ -13,7 +13,7 @@ import numpy as np
 
 from capplan.errors import DataError
 
-ORIGINS = 10
+ORIGINS = 16
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,13 @@ class Backtest:
 
 
 def plan(y: np.ndarray, horizon: int, min_train: int, season: int, name: str) -> Backtest:
-    """Origins ending at the last full horizon, ``horizon // 4`` apart (at least one step), as many as
-    ``ORIGINS`` or as fit after ``min_train`` points."""
+    """``ORIGINS`` origins ending at the last full horizon, spread over the newer half of the data (at
+    least ``horizon // 4`` apart, none before ``min_train``): errors from several regimes, not only the
+    last weeks, so the interval is not calibrated on one quiet stretch."""
     n = len(y)
-    stride = max(1, horizon // 4)
     last = n - horizon
+    first = max(min_train, n // 2)
+    stride = max(1, horizon // 4, (last - first) // (ORIGINS - 1))
     origins = [o for o in range(last, min_train - 1, -stride)][:ORIGINS]
     if len(origins) < 2:
         raise DataError(
