@@ -8,7 +8,9 @@ winner's own backtest errors.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -97,8 +99,7 @@ class SeriesModel:
         cycles for a weekly profile."""
         prepared = prepare(self._with_tail(recent), self.name, step=self.step)
         y = prepared.values.to_numpy()
-        model = model_class(self.model.name).load(*self._roundtrip())
-        model = model.update(y, self.ctx)
+        model = self._copy_model().update(y, self.ctx)
         model_id, model, why = self.model_id, model, self.why
         check = _recheck(y, self.ctx, model)
         if check is not None:
@@ -124,13 +125,13 @@ class SeriesModel:
         recent = recent.set_axis(recent_index)
         return pd.concat([stored[stored.index < recent_index[0]], recent])
 
-    def _roundtrip(self) -> tuple[Path, dict[str, Any], dict[str, Any], FitContext]:
-        """A private copy of the fitted model, so ``update`` never changes this object."""
-        import tempfile
-
-        directory = Path(tempfile.mkdtemp(prefix="capplan-model-"))
-        state = self.model.save(directory)
-        return directory, self.model.params(), state, self.ctx
+    def _copy_model(self) -> Forecaster:
+        """A private copy of the fitted model through its own save/load, so ``update`` never changes
+        this object (the LSTM weights are read back eagerly, so the directory can go at once)."""
+        with tempfile.TemporaryDirectory(prefix="capplan-model-") as tmp:
+            directory = Path(tmp)
+            state = json.loads(json.dumps(self.model.save(directory)))
+            return model_class(self.model.name).load(directory, self.model.params(), state, self.ctx)
 
     def explain(self) -> dict[str, Any]:
         return {
