@@ -241,12 +241,19 @@ def write_forecast(
     return len(points)
 
 
-def read_forecast(client: InfluxDBClient, settings: InfluxSettings, key: SeriesKey) -> pd.DataFrame:
-    """The stored forecast of one series (any ``model`` tag), oldest first."""
+def read_forecast(
+    client: InfluxDBClient, settings: InfluxSettings, key: SeriesKey, *, since: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """The stored forecast of one series (any ``model`` tag), oldest first.
+
+    Earlier runs' points before a newer run's start are kept (what was predicted for the past, next to
+    what happened); ``since`` (e.g. the last training time) leaves them out."""
     measurement = f"pred_{key.measurement}"
     columns = ["yhat", "yhat_lower", "yhat_upper"]
     exact = _series_filter(client, settings, measurement, key.tag_dict, ignore=("model",))
     source = q.source(settings.database, settings.retention_policy, measurement)
+    if since is not None:
+        exact.append(f"time >= {q.time_literal(since)}")
     query = f'SELECT "yhat", "yhat_lower", "yhat_upper" FROM {source}'
     if exact:
         query += f" WHERE {' AND '.join(exact)}"

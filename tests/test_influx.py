@@ -121,6 +121,8 @@ def test_forecast_replaced_point_by_point_and_leftovers_removed(influx_client, i
     stored = influx.read_forecast(influx_client, influx_settings, key)
     assert len(stored) == 24 + 12  # old points before the new run stay; beyond the new horizon are gone
     assert (stored["yhat"].iloc[:24] == 1.0).all() and (stored["yhat"].iloc[24:] == 2.0).all()
+    latest = influx.read_forecast(influx_client, influx_settings, key, since=START + 24 * HOUR)
+    assert len(latest) == 12 and (latest["yhat"] == 2.0).all()
     models = influx_client.query('SELECT "yhat", "model" FROM "pred_cpu" WHERE "extra" = \'\'').get_points()
     assert {r["model"] for r in models} == {"lstm", "mstl"}  # lstm only where no mstl point exists
     assert len(influx.read_forecast(influx_client, influx_settings, neighbour)) == 48  # untouched
