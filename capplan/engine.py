@@ -244,7 +244,10 @@ def fit(
             log.info("series %r: candidate %s skipped: %s", name, cid, exc)
             scores[cid] = float("nan")
         log.debug("series %r: %s backtest %.2f s", name, cid, time.perf_counter() - t0)
-    floor_id = min((c for c in scores if c.startswith("snaive")), key=lambda c: scores[c])
+    naives = [c for c in forecasts if c.startswith("snaive")]
+    if not naives:
+        raise ModelError(f"series {name!r}: no seasonal naive could be backtested; query more history")
+    floor_id = min(naives, key=lambda c: scores[c])
     floor = scores[floor_id]
     beating = sorted(
         (c for c in forecasts if not c.startswith("snaive") and scores[c] < floor), key=scores.get
@@ -254,17 +257,12 @@ def fit(
         forecasts["ensemble"] = np.mean([forecasts[c] for c in members], axis=0)
         scores["ensemble"] = plan.mase(y, forecasts["ensemble"])
         models["ensemble"] = Ensemble.of([models[c] for c in members])
-    winner = min(forecasts, key=lambda c: scores[c])
+    winner = min(forecasts, key=lambda c: scores[c])  # candidates that failed have no forecasts
     if winner != floor_id and not scores[winner] < floor:
         winner = floor_id
     why = _why(winner, scores, floor_id, models)
     lower, upper = intervals.error_quantiles(plan.actuals(y) - forecasts[winner])
-    chosen = models[winner]
-    chosen = (
-        Ensemble.of([m.fit(y, ctx) for m in chosen.models])
-        if isinstance(chosen, Ensemble)
-        else chosen.fit(y, ctx)
-    )
+    chosen = models[winner].fit(y, ctx)  # backtests fitted twins: this instance is still unfitted
     log.info("series %r: %s in %.2f s (%s)", name, winner, time.perf_counter() - started, why)
     return SeriesModel(
         name=name,
