@@ -11,18 +11,11 @@ from pathlib import Path
 import click
 
 from capplan import __version__
+from capplan.cli import fleet, models
+from capplan.cli.common import App, pass_app
+from capplan.cli.forecast import explain_command, forecast_command
 from capplan.config import Settings, load_settings
 from capplan.errors import CapplanError
-
-
-class App:
-    """Built once by the group and handed to every command through the click context."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-
-pass_app = click.make_pass_decorator(App)
 
 
 class CapplanGroup(click.Group):
@@ -98,6 +91,38 @@ def doctor(app: App, offline: bool, as_json: bool) -> None:
             click.echo(f"{'ok ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
     if not all(c.ok for c in checks):
         sys.exit(1)
+
+
+@cli.command()
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-output"),
+    show_default=True,
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(output: Path, seed: int) -> None:
+    """Run the whole job on built-in sample data, no servers: models, forecasts, plots, report."""
+    from capplan.demo import run_demo
+
+    for item in run_demo(output, seed=seed):
+        capacity = item.capacity.describe() if item.capacity else "no threshold"
+        click.echo(f"{item.key}: {item.kind} -> {item.model} ({item.seconds:.1f} s); {capacity}")
+    click.echo(f"outputs in {output.resolve()}: report.txt, plots/*.png, forecasts/*.csv, models/")
+
+
+for _command in (
+    fleet.train,
+    fleet.retrain,
+    fleet.status,
+    fleet.plot,
+    models.models,
+    forecast_command,
+    explain_command,
+):
+    cli.add_command(_command)
+
+__all__ = ["App", "cli", "main", "pass_app"]
 
 
 def main() -> None:

@@ -1,0 +1,133 @@
+"""Commands an operator runs against InfluxDB every day: train, retrain, status, plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from capplan import pipeline
+from capplan.cli.common import App, emit_table, pass_app, series_argument, tag_filters
+from capplan.errors import CapplanError
+
+
+@click.command()
+@click.option("--measurement", help="Only this measurement.")
+@click.option("--field", "field_name", help="Only this field.")
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only series with this tag (repeatable)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_app
+def train(
+    app: App, measurement: str | None, field_name: str | None, tags: tuple[str, ...], as_json: bool
+) -> None:
+    """Train every configured series (or those matching the filters) and write their forecasts."""
+    settings = app.settings
+    if not settings.series:
+        raise CapplanError("no [[series]] in the configuration: add one (measurement, field) to capplan.toml")
+    keys = pipeline.discover(
+        settings, measurement=measurement, field_name=field_name, where=tag_filters(tags)
+    )
+    if not keys:
+        raise CapplanError(
+            "no series matched: check [[series]], the filters and that data exists in InfluxDB"
+        )
+    with click.progressbar(length=len(keys), label="training", file=click.get_text_stream("stderr")) as bar:
+        report = pipeline.for_each(
+            keys, lambda key: pipeline.train_series(settings, key), lambda _: bar.update(1)
+        )
+    rows = [
+        {
+            "series": str(r.key),
+            "model": r.model_name,
+            "period": ",".join(map(str, r.periods)) or "-",
+            "validation_mase": round(r.validation_mase, 3),
+            "version": r.version,
+            "seconds": round(r.seconds, 1),
+            "capacity": r.capacity.describe() if r.capacity else "",
+        }
+        for r in report.results
+    ]
+    if as_json:
+        click.echo(
+            json.dumps({"trained": rows, "failed": {str(k): v for k, v in report.failures.items()}}, indent=2)
+        )
+    else:
+        emit_table(rows)
+    if report.failures:
+        raise CapplanError(f"{len(report.failures)} series failed: " + "; ".join(map(str, report.failures)))
+
+
+@click.command()
+@series_argument
+@pass_app
+def retrain(app: App, series) -> None:
+    """Incremental retrain of one series from its saved weights (what the Kapacitor hook runs)."""
+    result = pipeline.retrain(app.settings, series)
+    verdict = "kept the previous version" if result.kept_previous else f"saved version {result.version_after}"
+    mae = f"hold-out MAE {result.mae_before:.4g} -> {result.mae_after:.4g}"
+    click.echo(f"{series}: {mae}; {verdict} ({result.seconds:.1f} s)")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Per stored series: model, version, last trained, validation error, days to threshold."""
+    rows = []
+    for stored in pipeline.store_for(app.settings).list():
+        meta = stored.metadata
+        capacity = meta.get("capacity") or {}
+        seconds = capacity.get("seconds_to_threshold")
+        rows.append(
+            {
+                "series": str(stored.key),
+                "model": meta.get("model", "?"),
+                "version": stored.version,
+                "trained": meta.get("created", "?"),
+                "validation_mase": meta.get("validation_mase"),
+                "days_to_threshold": None if seconds is None or seconds < 0 else round(seconds / 86400, 1),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif rows:
+        emit_table(rows)
+    else:
+        click.echo(f"no models in {app.settings.model.store}: run `capplan train`")
+
+
+@click.command()
+@series_argument
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG file."
+)
+@pass_app
+def plot(app: App, series, output: Path) -> None:
+    """Draw history, forecast, interval band and threshold of one series from InfluxDB."""
+    from capplan import influx
+    from capplan.plot import plot_forecast
+
+    settings = app.settings
+    client = influx.connect(settings.influxdb)
+    forecast = influx.read_forecast(client, settings.influxdb, series)
+    if forecast.empty:
+        raise CapplanError(f"{series}: no forecast in pred_{series.measurement}; run `capplan train` first")
+    step = pd.Timedelta(settings.model.interval)
+    spec = pipeline.spec_for(settings, series)
+    end = forecast.index[0]
+    history = influx.read_series(
+        client,
+        settings.influxdb,
+        series,
+        aggregate=spec.aggregate,
+        every=step,
+        start=end - 3 * (forecast.index[-1] - forecast.index[0]) - step,
+        end=end,
+    ).dropna()
+    capacity = pipeline.capacity_of(settings, series, history, forecast) if len(history) else None
+    plot_forecast(history, forecast, output, title=str(series), capacity=capacity)
+    click.echo(str(output))

@@ -1,0 +1,57 @@
+"""``capplan models``: look into the model store and roll back a series to an earlier version."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from capplan import pipeline
+from capplan.cli.common import App, emit_table, pass_app, series_argument
+
+
+@click.group()
+def models() -> None:
+    """List, inspect and roll back stored models."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def list_models(app: App, as_json: bool) -> None:
+    """Every stored series with its current version and directory."""
+    rows = [
+        {
+            "series": str(s.key),
+            "version": s.version,
+            "model": s.metadata.get("model", "?"),
+            "directory": str(s.path),
+        }
+        for s in pipeline.store_for(app.settings).list()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        emit_table(rows)
+
+
+@models.command()
+@series_argument
+@click.option("--version", type=int, help="A version other than the current one.")
+@pass_app
+def show(app: App, series, version: int | None) -> None:
+    """Metadata of a series' model (JSON): classification, candidates' scores, interval, versions."""
+    store = pipeline.store_for(app.settings, pipeline.spec_for(app.settings, series))
+    path, metadata = store.load(series, version)
+    versions = [v.version for v in store.versions(series)]
+    click.echo(json.dumps({"directory": str(path), "versions": versions, **metadata}, indent=2, default=str))
+
+
+@models.command()
+@series_argument
+@click.argument("version", type=int)
+@pass_app
+def rollback(app: App, series, version: int) -> None:
+    """Make VERSION the current model of SERIES (the newer versions are kept)."""
+    pipeline.store_for(app.settings, pipeline.spec_for(app.settings, series)).rollback(series, version)
+    click.echo(f"{series}: current version is now {version}")

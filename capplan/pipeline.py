@@ -1,0 +1,299 @@
+"""Use-cases: the only module that wires the pure engine to InfluxDB and the model store.
+
+Order of effects is chosen so a failure never loses data: the new model version is saved atomically
+before the forecast is written, and the forecast writer only removes old points after the new ones are
+stored.  A retrain that validates worse than the model it would replace is not kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from capplan import influx
+from capplan.capacity import CapacityAnswer, threshold_for, time_to_threshold
+from capplan.config import SeriesSpec, Settings
+from capplan.errors import CapplanError, DataError
+from capplan.serieskey import SeriesKey
+from capplan.store import ModelStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    key: SeriesKey
+    model_name: str
+    periods: tuple[int, ...]
+    validation_mase: float
+    seconds: float
+    version: int
+    forecast_points: int
+    capacity: CapacityAnswer | None = None
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    key: SeriesKey
+    version_before: int
+    version_after: int
+    kept_previous: bool
+    forecast_points: int
+    seconds: float
+    mae_before: float
+    mae_after: float
+
+
+@dataclass
+class FleetReport:
+    """Outcome of a command over many series: one failure does not stop the others."""
+
+    results: list[Any] = field(default_factory=list)
+    failures: dict[SeriesKey, str] = field(default_factory=dict)
+
+
+def spec_for(settings: Settings, key: SeriesKey) -> SeriesSpec:
+    """The configured spec of a series' measurement and field, or the defaults for an ad-hoc one."""
+    for spec in settings.series:
+        if spec.measurement == key.measurement and spec.field == key.field:
+            return spec
+    return SeriesSpec(measurement=key.measurement, field=key.field)
+
+
+def store_for(settings: Settings, spec: SeriesSpec | None = None) -> ModelStore:
+    """The store; the spec's primary tag only shapes directory names, so any instance lists them all."""
+    primary_tag = spec.primary_tag if spec else SeriesSpec("", "").primary_tag
+    return ModelStore(Path(settings.model.store), primary_tag=primary_tag, keep=settings.model.keep_versions)
+
+
+def _step(settings: Settings) -> pd.Timedelta:
+    return pd.Timedelta(settings.model.interval)
+
+
+def _window_end(step: pd.Timedelta, now: pd.Timestamp | None) -> pd.Timestamp:
+    """End (exclusive) of the last complete bucket: a half-filled bucket would read as a dip."""
+    return (now or pd.Timestamp.now(tz="UTC")).floor(step)
+
+
+def capacity_of(
+    settings: Settings, key: SeriesKey, history: pd.Series, forecast: pd.DataFrame
+) -> CapacityAnswer | None:
+    threshold = threshold_for(key, settings.thresholds)
+    if threshold is None:
+        return None
+    return time_to_threshold(
+        forecast, threshold.value, history.dropna().index[-1], direction=threshold.direction
+    )
+
+
+def _metadata_with_capacity(
+    write: Callable[[Path], dict], capacity: CapacityAnswer | None
+) -> Callable[[Path], dict]:
+    def wrapped(directory: Path) -> dict:
+        metadata = write(directory)
+        if capacity is not None:
+            metadata["capacity"] = {**capacity.fields(), "origin": capacity.origin.isoformat()}
+        return metadata
+
+    return wrapped
+
+
+def _publish(
+    settings: Settings,
+    client,
+    key: SeriesKey,
+    forecast: pd.DataFrame,
+    model_name: str,
+    capacity: CapacityAnswer | None,
+) -> int:
+    written = influx.write_forecast(client, settings.influxdb, key, forecast, model_name)
+    if capacity is not None:
+        influx.write_capacity(client, settings.influxdb, key, capacity.fields(), capacity.origin)
+    return written
+
+
+def train_series(
+    settings: Settings, key: SeriesKey, *, client=None, now: pd.Timestamp | None = None
+) -> TrainResult:
+    """Full fit on ``model.history`` of data, saved as a new model version, forecast written."""
+    from capplan import engine
+
+    started = time.monotonic()
+    spec = spec_for(settings, key)
+    client = client or influx.connect(settings.influxdb)
+    step = _step(settings)
+    end = _window_end(step, now)
+    history = influx.read_series(
+        client,
+        settings.influxdb,
+        key,
+        aggregate=spec.aggregate,
+        every=step,
+        start=end - pd.Timedelta(settings.model.history),
+        end=end,
+    )
+    model = engine.fit(
+        history,
+        pd.Timedelta(settings.model.horizon),
+        name=str(key),
+        seed=settings.model.seed,
+        step=step,
+        lstm_epochs=settings.model.lstm_epochs,
+    )
+    result = model.forecast()
+    capacity = capacity_of(settings, key, history, result.frame)
+    version = store_for(settings, spec).save(key, _metadata_with_capacity(model.save, capacity))
+    points = _publish(settings, client, key, result.frame, model.model_name, capacity)
+    log.info(
+        "trained %s: %s v%d, validation MASE %.3f", key, model.model_name, version, model.validation_mase
+    )
+    return TrainResult(
+        key=key,
+        model_name=model.model_name,
+        periods=tuple(model.classification.periods),
+        validation_mase=float(model.validation_mase),
+        seconds=time.monotonic() - started,
+        version=version,
+        forecast_points=points,
+        capacity=capacity,
+    )
+
+
+def load_model(settings: Settings, key: SeriesKey, version: int | None = None):
+    from capplan.engine import SeriesModel
+
+    path, metadata = store_for(settings, spec_for(settings, key)).load(key, version)
+    return SeriesModel.load(path, metadata), metadata
+
+
+def _recent(settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None) -> pd.Series:
+    spec = spec_for(settings, key)
+    step = _step(settings)
+    end = _window_end(step, now)
+    return influx.read_series(
+        client,
+        settings.influxdb,
+        key,
+        aggregate=spec.aggregate,
+        every=step,
+        start=end - pd.Timedelta(settings.model.retrain_window),
+        end=end,
+    )
+
+
+def refresh_forecast(
+    settings: Settings, key: SeriesKey, *, client=None, now: pd.Timestamp | None = None
+) -> int:
+    """Carry the stored model forward to the newest data and rewrite the forecast; the stored model
+    itself is not changed (that is ``retrain``'s job)."""
+    client = client or influx.connect(settings.influxdb)
+    model, _ = load_model(settings, key)
+    recent = _recent(settings, client, key, now)
+    current = model.update(recent)
+    result = current.forecast()
+    capacity = capacity_of(settings, key, recent, result.frame)
+    return _publish(settings, client, key, result.frame, current.model_name, capacity)
+
+
+def _holdout_mae(forecast: pd.DataFrame, actual: pd.Series) -> float:
+    """Mean absolute error over the timestamps both have; NaN when they share none."""
+    both = pd.concat([forecast["yhat"], actual.rename("actual")], axis=1, join="inner").dropna()
+    return float((both["yhat"] - both["actual"]).abs().mean()) if len(both) else float("nan")
+
+
+def retrain(
+    settings: Settings, key: SeriesKey, *, client=None, now: pd.Timestamp | None = None
+) -> RetrainResult:
+    """Incremental fit from the saved weights on recent data (what Kapacitor's exec hook runs).
+
+    Validation: the newest day-or-so of the recent window is held out; the stored model's own forecast
+    (the one that drifted) and a copy updated on the data before the hold-out are both scored on it.
+    Only if the update is no worse is the model updated on the whole window and saved as a new version
+    with a new forecast; otherwise the previous version and its forecast stay, and the result says so.
+    """
+    started = time.monotonic()
+    spec = spec_for(settings, key)
+    store = store_for(settings, spec)
+    client = client or influx.connect(settings.influxdb)
+    old, metadata = load_model(settings, key)
+    version_before = int(metadata["version"])
+    recent = _recent(settings, client, key, now).dropna()
+    holdout = min(max(1, len(recent) // 4), int(pd.Timedelta("1D") / _step(settings)))
+    if len(recent) <= holdout:
+        raise DataError(f"{key}: only {len(recent)} recent points; widen model.retrain_window")
+    head, tail = recent.iloc[:-holdout], recent.iloc[-holdout:]
+    first_step = old.forecast(1).frame.index[0]
+    steps_to_tail_end = int((tail.index[-1] - first_step) / _step(settings)) + 1
+    mae_before = _holdout_mae(old.forecast(max(steps_to_tail_end, 1)).frame, tail)
+    mae_after = _holdout_mae(old.update(head).forecast(holdout).frame, tail)
+    kept_previous = mae_after > mae_before  # NaN (old model already saw the hold-out) compares False
+    version_after, points = version_before, 0
+    if not kept_previous:
+        new = old.update(recent)
+        result = new.forecast()
+        capacity = capacity_of(settings, key, recent, result.frame)
+        version_after = store.save(key, _metadata_with_capacity(new.save, capacity))
+        points = _publish(settings, client, key, result.frame, new.model_name, capacity)
+    log.info(
+        "retrained %s: v%d -> v%d (hold-out MAE %.4g -> %.4g%s)",
+        key,
+        version_before,
+        version_after,
+        mae_before,
+        mae_after,
+        ", kept previous" if kept_previous else "",
+    )
+    return RetrainResult(
+        key=key,
+        version_before=version_before,
+        version_after=version_after,
+        kept_previous=kept_previous,
+        forecast_points=points,
+        seconds=time.monotonic() - started,
+        mae_before=mae_before,
+        mae_after=mae_after,
+    )
+
+
+def discover(
+    settings: Settings,
+    *,
+    client=None,
+    measurement: str | None = None,
+    field_name: str | None = None,
+    where: dict[str, str] | None = None,
+) -> list[SeriesKey]:
+    """Every series of the configured specs, narrowed by the CLI filters."""
+    client = client or influx.connect(settings.influxdb)
+    keys: list[SeriesKey] = []
+    for spec in settings.series:
+        if (measurement and spec.measurement != measurement) or (field_name and spec.field != field_name):
+            continue
+        lookback = pd.Timedelta(settings.model.history)
+        for key in influx.discover_series(client, settings.influxdb, spec, lookback=lookback):
+            if all(key.tag_dict.get(k) == v for k, v in (where or {}).items()):
+                keys.append(key)
+    return keys
+
+
+def for_each(
+    keys: Iterable[SeriesKey],
+    action: Callable[[SeriesKey], Any],
+    progress: Callable[[SeriesKey], None] | None = None,
+) -> FleetReport:
+    report = FleetReport()
+    for key in keys:
+        try:
+            report.results.append(action(key))
+        except CapplanError as exc:
+            log.error("%s: %s", key, exc)
+            report.failures[key] = str(exc)
+        if progress:
+            progress(key)
+    return report

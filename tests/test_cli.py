@@ -1,0 +1,64 @@
+"""The CLI as a user meets it: help everywhere, clear one-line errors, configuration precedence."""
+
+from __future__ import annotations
+
+import click
+from click.testing import CliRunner
+
+from capplan import __version__
+from capplan.cli import cli
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_command_has_help_text():
+    runner = CliRunner()
+    for path, command in _commands(cli):
+        assert command.help, f"capplan {' '.join(path)} has no help text"
+        result = runner.invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage:" in result.output
+
+
+def test_version():
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "capplan.toml"
+    bad.write_text("[influxdb]\ntimeout = 'soon'\n")
+    result = CliRunner().invoke(cli, ["--config", str(bad), "doctor", "--offline"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == ["Error: influxdb.timeout: expected a number, got 'soon'"]
+
+
+def test_unreachable_servers_each_get_a_line_and_nonzero_exit(tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--influx-url",
+            "http://127.0.0.1:9",
+            "--kapacitor-url",
+            "http://127.0.0.1:9",
+            "--store",
+            str(tmp_path),
+            "doctor",
+        ],
+    )
+    assert result.exit_code == 1
+    fails = [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 2
+    assert "InfluxDB unreachable at http://127.0.0.1:9" in fails[0]
+    assert "Kapacitor unreachable at http://127.0.0.1:9" in fails[1]
+
+
+def test_malformed_series_argument_names_the_format(tmp_path):
+    result = CliRunner().invoke(cli, ["--store", str(tmp_path), "models", "show", "no-field-here"])
+    assert result.exit_code == 2
+    assert "is not 'measurement[,tag=value...] field'" in result.output

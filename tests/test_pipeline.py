@@ -1,0 +1,141 @@
+"""Use-cases against the real InfluxDB: train writes a model version and a forecast; retrain keeps or
+replaces it on evidence; failures leave the previous model and forecast intact."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capplan import influx, pipeline
+from capplan.config import ModelSettings, SeriesSpec, Settings, Threshold
+from capplan.errors import InfluxError, StoreError
+from capplan.serieskey import SeriesKey
+from tests import servers
+
+pytestmark = pytest.mark.servers
+
+NOW = pd.Timestamp("2026-11-30 12:30", tz="UTC")
+DISK = SeriesKey.of("disk", "used_percent", {"host": "db 1", "path": "/var/lib/o'brien"})
+CPU = SeriesKey.of("cpu", "usage_user", {"host": "web,1", "cpu": "cpu-total"})
+
+
+def _history(key: SeriesKey, values: np.ndarray, end: pd.Timestamp, settings) -> None:
+    index = pd.date_range(end=end, periods=len(values), freq="h")
+    points = [
+        {
+            "measurement": key.measurement,
+            "tags": key.tag_dict,
+            "time": int(t.value),
+            "fields": {key.field: float(v)},
+        }
+        for t, v in zip(index, values, strict=True)
+    ]
+    influx.write_points(influx.connect(settings), settings, points)
+
+
+def _disk_values(n: int, rng: np.random.Generator) -> np.ndarray:
+    slope = np.where(np.arange(n) < n // 2, 0.01, 0.08)
+    return 40 + np.cumsum(slope) + rng.normal(0, 0.02, n)
+
+
+def _cpu_values(n: int, rng: np.random.Generator, offset: int = 0) -> np.ndarray:
+    t = np.arange(offset, offset + n)
+    return 30 + 12 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 1.0, n)
+
+
+@pytest.fixture
+def settings(influx_settings, tmp_path: Path) -> Settings:
+    return Settings(
+        influxdb=influx_settings,
+        model=ModelSettings(store=str(tmp_path / "models"), history="21d", horizon="2d", retrain_window="7d"),
+        series=(
+            SeriesSpec("disk", "used_percent"),
+            SeriesSpec("cpu", "usage_user", where={"cpu": "cpu-total"}),
+        ),
+        thresholds=(Threshold("disk", "used_percent", 75.0),),
+    )
+
+
+def test_train_discovers_fits_saves_and_writes_forecast_and_capacity(settings):
+    rng = np.random.default_rng(0)
+    last = NOW.floor("h") - pd.Timedelta("1h")
+    _history(DISK, _disk_values(21 * 24, rng), last, settings.influxdb)
+    _history(CPU, _cpu_values(21 * 24, rng), last, settings.influxdb)
+
+    keys = pipeline.discover(settings)
+    assert sorted(keys) == sorted([CPU, DISK])
+    report = pipeline.for_each(keys, lambda k: pipeline.train_series(settings, k, now=NOW))
+    assert not report.failures
+    by_key = {r.key: r for r in report.results}
+    assert by_key[DISK].version == 1 and by_key[CPU].version == 1
+    assert 24 in by_key[CPU].periods
+
+    client = influx.connect(settings.influxdb)
+    forecast = influx.read_forecast(client, settings.influxdb, DISK)
+    assert len(forecast) == 48
+    assert forecast.index[0] == last + pd.Timedelta("1h")  # right after the last observation
+    assert (forecast["yhat_lower"] <= forecast["yhat"]).all() and (
+        forecast["yhat"] <= forecast["yhat_upper"]
+    ).all()
+    assert forecast["yhat"].iloc[-1] > forecast["yhat"].iloc[0]  # the disk keeps filling
+
+    capacity = by_key[DISK].capacity
+    assert capacity is not None and capacity.threshold == 75.0
+    rows = list(client.query('SELECT * FROM "capacity_disk"').get_points())
+    assert rows and rows[0]["path"] == "/var/lib/o'brien" and rows[0]["field"] == "used_percent"
+    _, metadata = pipeline.store_for(settings).load(DISK)
+    assert metadata["capacity"]["threshold"] == 75.0
+
+
+def test_retrain_on_drift_saves_a_new_version_and_forecast(settings):
+    rng = np.random.default_rng(1)
+    last = NOW.floor("h") - pd.Timedelta("1h")
+    _history(CPU, _cpu_values(21 * 24, rng), last - pd.Timedelta("1D"), settings.influxdb)
+    pipeline.train_series(settings, CPU, now=NOW - pd.Timedelta("1D"))
+    # The last day jumps up by 25: the stored forecast drifted, an update on recent data must beat it.
+    _history(CPU, _cpu_values(24, rng, offset=21 * 24) + 25, last, settings.influxdb)
+    result = pipeline.retrain(settings, CPU, now=NOW)
+    assert not result.kept_previous, result
+    assert (result.version_before, result.version_after) == (1, 2)
+    assert result.mae_after < result.mae_before
+    forecast = influx.read_forecast(influx.connect(settings.influxdb), settings.influxdb, CPU)
+    new_run = forecast.loc[last + pd.Timedelta("1h") :]
+    assert len(new_run) == 48 and new_run.index[-1] == last + pd.Timedelta("48h")
+    assert new_run["yhat"].mean() > 45  # follows the jump (old level ~30)
+
+
+def test_retrain_unknown_series_is_a_store_error(settings):
+    with pytest.raises(StoreError, match="run `capplan train` first"):
+        pipeline.retrain(settings, SeriesKey.of("cpu", "usage_user", {"host": "ghost"}), now=NOW)
+
+
+def test_influxdb_down_keeps_model_and_forecast(tmp_path):
+    root = tmp_path / "private"
+    server = servers.start_influxdb(root)
+    try:
+        base = Settings(
+            influxdb=dataclasses.replace(Settings().influxdb, url=server.url, database="db"),
+            model=ModelSettings(store=str(tmp_path / "models"), history="21d", horizon="1d"),
+            series=(SeriesSpec("disk", "used_percent"),),
+        )
+        influx.connect(base.influxdb).create_database("db")
+        last = NOW.floor("h") - pd.Timedelta("1h")
+        _history(DISK, _disk_values(21 * 24, np.random.default_rng(2)), last, base.influxdb)
+        pipeline.train_series(base, DISK, now=NOW)
+        before = influx.read_forecast(influx.connect(base.influxdb), base.influxdb, DISK)
+    finally:
+        server.stop()
+    with pytest.raises(InfluxError, match=f"InfluxDB unreachable at {server.url}"):
+        pipeline.retrain(base, DISK, now=NOW)
+    path, metadata = pipeline.store_for(base).load(DISK)
+    assert metadata["version"] == 1 and path.is_dir()
+    server = servers.start_influxdb(root)  # same data directory, new port
+    try:
+        again = dataclasses.replace(base.influxdb, url=server.url)
+        pd.testing.assert_frame_equal(influx.read_forecast(influx.connect(again), again, DISK), before)
+    finally:
+        server.stop()
