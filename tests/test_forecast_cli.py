@@ -64,3 +64,10 @@ def test_bad_column_is_a_data_error(tmp_path):
 def test_every_command_has_help():
     for command in (forecast_command, explain_command):
         assert command.help and CliRunner().invoke(command, ["--help"]).exit_code == 0
+
+
+def test_unparseable_times_are_a_data_error(tmp_path):
+    (tmp_path / "bad.csv").write_text("time,value\nyesterday,1\ntoday,2\n")
+    result = CliRunner().invoke(forecast_command, ["--input", str(tmp_path / "bad.csv"), "--output", "o.csv"])
+    assert isinstance(result.exception, DataError)
+    assert "ISO-8601" in str(result.exception)

@@ -30,10 +30,12 @@ _seed = click.option("--seed", default=0, show_default=True, help="Random seed: 
 def _read(path: Path, time_column: str, value_column: str | None) -> pd.Series:
     try:
         frame = pd.read_csv(path)
+        if time_column in frame.columns:
+            frame[time_column] = pd.to_datetime(frame[time_column], utc=True, format="ISO8601")
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
-    if time_column in frame.columns:
-        frame[time_column] = pd.to_datetime(frame[time_column], utc=True, format="ISO8601")
+        raise DataError(
+            f"cannot read {path}: {exc}; times must be ISO-8601 (e.g. 2024-05-01T00:00:00Z)"
+        ) from exc
     series = to_series(frame, time_column=time_column, value_column=value_column)
     return series.rename(value_column or series.name or path.stem)
 
