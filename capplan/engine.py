@@ -141,7 +141,11 @@ class SeriesModel:
             "validation_mase": self.validation_mase,
             "scores": self.scores,
             "why": self.why,
-        }
+            "periods_used": list(self.ctx.periods),  # detected periods with enough cycles to model
+            "horizon_steps": self.ctx.horizon,
+            "step": self.step.isoformat(),
+            "data": {"first": self.first_observed.isoformat(), "last": self.last_observed.isoformat()},
+        } | self.meta
 
     def save(self, directory: Path) -> dict[str, Any]:
         state = self.model.save(directory)
