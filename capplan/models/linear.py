@@ -7,6 +7,7 @@ is fitted after the last of them, so an old growth rate does not bend the foreca
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -87,11 +88,11 @@ class LinearSegment(Forecaster):
         x = self._x(h)
         return t * s["sigma"] * np.sqrt(1 + 1 / s["n"] + (x - s["x_mean"]) ** 2 / max(s["sxx"], 1e-12))
 
-    def save(self, directory) -> dict[str, Any]:
+    def save(self, directory: Path) -> dict[str, Any]:
         return dict(self.state or {})
 
     @classmethod
-    def load(cls, directory, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
+    def load(cls, directory: Path, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
         model = cls(**params)
         model.state = {k: float(v) for k, v in state.items()}
         return model

@@ -9,6 +9,7 @@ decomposed: STL cost grows with the length and old weeks say little about next w
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -64,12 +65,12 @@ class MstlEts(Forecaster):
         trend = np.concatenate([self._trend, np.full(max(0, h - len(self._trend)), self._trend[-1])])[:h]
         return trend + sum(np.resize(s, h) for s in self._seasonals)
 
-    def save(self, directory) -> dict[str, Any]:
+    def save(self, directory: Path) -> dict[str, Any]:
         assert self._trend is not None
         return {"trend": self._trend.tolist(), "seasonals": [s.tolist() for s in self._seasonals]}
 
     @classmethod
-    def load(cls, directory, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
+    def load(cls, directory: Path, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
         model = cls(**params)
         model._trend = np.asarray(state["trend"], dtype=float)
         model._seasonals = [np.asarray(s, dtype=float) for s in state["seasonals"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -40,11 +41,11 @@ class SeasonalNaive(Forecaster):
             raise ModelError(f"seasonal naive needs one period ({self.period} points) before each origin")
         return np.stack([np.resize(np.asarray(y[o - self.period : o], dtype=float), h) for o in origins])
 
-    def save(self, directory) -> dict[str, Any]:
+    def save(self, directory: Path) -> dict[str, Any]:
         return {"last": self._last.tolist() if self._last is not None else None}
 
     @classmethod
-    def load(cls, directory, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
+    def load(cls, directory: Path, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
         model = cls(**params)
         model._last = np.asarray(state["last"], dtype=float)
         return model

@@ -7,6 +7,7 @@ from the last day or period so a shift in load is followed at once.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -52,12 +53,12 @@ class SeasonalProfile(Forecaster):
             raise ModelError("the seasonal profile is not fitted")
         return self._level + self._profile[np.arange(h) % len(self._profile)]
 
-    def save(self, directory) -> dict[str, Any]:
+    def save(self, directory: Path) -> dict[str, Any]:
         assert self._profile is not None
         return {"profile": self._profile.tolist(), "level": self._level}
 
     @classmethod
-    def load(cls, directory, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
+    def load(cls, directory: Path, params: dict[str, Any], state: dict[str, Any], ctx: FitContext) -> Self:
         model = cls(**params)
         model._profile = np.asarray(state["profile"], dtype=float)
         model._level = float(state["level"])
