@@ -1,0 +1,261 @@
+"""Alert tasks on the real Kapacitor: they define, run, alert only for the drifting series (Slack and the
+exec program both receive it), survive awkward tag values, update in place, and fail cleanly."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from capplan import alerts, influx
+from capplan.config import KapacitorSettings, ModelSettings, SeriesSpec, Settings
+from capplan.errors import KapacitorError
+from capplan.kapacitor import KapacitorClient
+from capplan.serieskey import SeriesKey
+
+pytestmark = pytest.mark.servers
+
+SEC = 10**9
+AWKWARD = 'srv 1 o\'brien "q" /var,a=b c\\d ünï {{ .Level }}'
+
+
+def recorder(tmp_path: Path) -> tuple[Path, Path]:
+    """An exec target that appends its argv and stdin, as JSON, to a file."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    out = tmp_path / "exec.jsonl"
+    program = tmp_path / "record"
+    program.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"with open({str(out)!r}, 'a') as f:\n"
+        "    f.write(json.dumps({'argv': sys.argv[1:], 'stdin': sys.stdin.read()}) + '\\n')\n"
+    )
+    program.chmod(0o755)
+    return program, out
+
+
+def recorded(out: Path, timeout: float = 30.0, count: int = 1) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if out.exists() and len(lines := out.read_text().splitlines()) >= count:
+            return [json.loads(line) for line in lines]
+        time.sleep(0.1)
+    return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+
+
+def settings_for(influx_settings, kapacitor_settings, program: Path, **kapacitor) -> Settings:
+    return Settings(
+        influxdb=influx_settings,
+        kapacitor=KapacitorSettings(
+            url=kapacitor_settings.url,
+            exec_wrapper=str(program),
+            slack_channel="#capacity",
+            task_prefix=f"t{influx_settings.database[-8:]}",
+            **kapacitor,
+        ),
+        model=ModelSettings(interval="5s"),
+    )
+
+
+def write_window(client, settings, key: SeriesKey, real: float, yhat: float = 50.0, width: float = 5.0):
+    """Real and forecast points every second from 40 s ago to 40 s ahead (the task reads the newest)."""
+    now = time.time_ns() // SEC * SEC
+    points = []
+    for i in range(-40, 41):
+        t = now + i * SEC
+        points.append(
+            {"measurement": key.measurement, "tags": key.tag_dict, "time": t, "fields": {key.field: real}}
+        )
+        points.append(
+            {
+                "measurement": f"pred_{key.measurement}",
+                "tags": {**key.tag_dict, "model": "lstm"},
+                "time": t,
+                "fields": {"yhat": yhat, "yhat_lower": yhat - width, "yhat_upper": yhat + width},
+            }
+        )
+    influx.write_points(client, settings, points)
+
+
+@pytest.fixture
+def client(kapacitor_settings):
+    return KapacitorClient(kapacitor_settings)
+
+
+@pytest.fixture
+def cleanup(client):
+    ids: list[str] = []
+    yield ids
+    for task_id in ids:
+        client.delete_task(task_id)
+
+
+def wait_executing(client: KapacitorClient, task_id: str) -> dict:
+    task = client.get_task(task_id)
+    assert task is not None
+    assert task["status"] == "enabled"
+    assert task["executing"], task["error"]
+    assert task["error"] == ""
+    return task
+
+
+def test_per_series_alerts_only_the_drifting_series(
+    tmp_path, influx_settings, influx_client, kapacitor_settings, client, cleanup, slack
+):
+    program, out = recorder(tmp_path)
+    settings = settings_for(influx_settings, kapacitor_settings, program)
+    spec = SeriesSpec("cpu", "usage_user")
+    drifting = SeriesKey.of("cpu", "usage_user", {"host": AWKWARD, "cpu": "cpu-total"})
+    steady = SeriesKey.of("cpu", "usage_user", {"host": AWKWARD + "2", "cpu": "cpu-total"})
+    # steady's tags plus one more: another series (not watched here) that steady's filter must leave out.
+    extra = SeriesKey.of("cpu", "usage_user", {"host": AWKWARD + "2", "cpu": "cpu-total", "dc": "x"})
+    write_window(influx_client, influx_settings, drifting, real=80.0)
+    write_window(influx_client, influx_settings, steady, real=50.0)
+    write_window(influx_client, influx_settings, extra, real=-500.0)
+
+    tasks = alerts.render(settings, spec, [drifting, steady, extra], every="1s")[:2]
+    cleanup.extend(t.id for t in tasks)
+    assert alerts.define(client, tasks) == [(t.id, "created") for t in tasks]
+    for task in tasks:
+        wait_executing(client, task.id)
+
+    posts = slack.wait_for(lambda p: str(drifting) in p["attachments"][0]["text"])
+    assert posts, slack.posts
+    text = posts[0]["attachments"][0]["text"]
+    assert "CRITICAL" in text and "real 80" in text and "forecast 50" in text and "45 to 55" in text
+    assert posts[0]["channel"] == "#capacity"
+    calls = recorded(out)
+    assert [c["argv"] for c in calls] == [["series", str(drifting)]]
+    alert = json.loads(calls[0]["stdin"])
+    assert alert["level"] == "CRITICAL"
+    assert alert["data"]["series"][0]["tags"] == drifting.tag_dict
+    time.sleep(3)  # stateChangesOnly: still CRITICAL, no second call; the others never fire
+    assert len(recorded(out, timeout=0)) == 1
+    assert not [p for p in slack.posts if str(steady) in p["attachments"][0]["text"]]
+
+
+def test_grouped_alerts_name_the_series_in_tags(
+    tmp_path, influx_settings, influx_client, kapacitor_settings, client, cleanup, slack
+):
+    program, out = recorder(tmp_path)
+    settings = settings_for(influx_settings, kapacitor_settings, program)
+    spec = SeriesSpec("mem", "used_percent")
+    drifting = SeriesKey.of("mem", "used_percent", {"host": AWKWARD})
+    steady = SeriesKey.of("mem", "used_percent", {"host": "db1"})
+    write_window(influx_client, influx_settings, drifting, real=10.0)
+    write_window(influx_client, influx_settings, steady, real=52.0)
+
+    (task,) = alerts.render(settings, spec, [drifting, steady], grouped=True, every="1s")
+    cleanup.append(task.id)
+    alerts.define(client, [task])
+    wait_executing(client, task.id)
+
+    calls = recorded(out)
+    assert [c["argv"] for c in calls] == [["group", "mem", "used_percent"]]
+    assert json.loads(calls[0]["stdin"])["data"]["series"][0]["tags"] == {"host": AWKWARD}
+    assert slack.wait_for(lambda p: AWKWARD in p["attachments"][0]["text"])
+    time.sleep(2)
+    assert len(recorded(out, timeout=0)) == 1
+
+
+def test_thresholds_fire_inside_the_interval(
+    tmp_path, influx_settings, influx_client, kapacitor_settings, client, cleanup, slack
+):
+    program, out = recorder(tmp_path)
+    settings = settings_for(influx_settings, kapacitor_settings, program, rel_threshold=0.05)
+    key = SeriesKey.of("disk", "used", {"path": "/"})
+    write_window(influx_client, influx_settings, key, real=53.0, width=10.0)  # inside, but 6 % off
+    (task,) = alerts.render(settings, SeriesSpec("disk", "used"), [key], every="1s")
+    cleanup.append(task.id)
+    alerts.define(client, [task])
+    assert recorded(out)[0]["argv"] == ["series", str(key)]
+
+
+def test_define_twice_updates_and_reloads(
+    tmp_path, influx_settings, influx_client, kapacitor_settings, client, cleanup
+):
+    """The first version runs hourly (never within the test); only a reloaded second version, running
+    every second with another exec program, can report the drift."""
+    first_program, first_out = recorder(tmp_path / "first")
+    second_program, second_out = recorder(tmp_path / "second")
+    key = SeriesKey.of("cpu", "usage_user", {"host": "a"})
+    spec = SeriesSpec("cpu", "usage_user")
+    write_window(influx_client, influx_settings, key, real=99.0)
+    first = alerts.render(settings_for(influx_settings, kapacitor_settings, first_program), spec, [key])
+    cleanup.extend(t.id for t in first)
+    assert alerts.define(client, first) == [(first[0].id, "created")]
+    settings = settings_for(influx_settings, kapacitor_settings, second_program)
+    second = alerts.render(settings, spec, [key], every="1s")
+    assert [t.id for t in second] == [t.id for t in first]
+    assert alerts.define(client, second) == [(first[0].id, "updated")]
+    task = wait_executing(client, first[0].id)
+    assert ".every(1s)" in task["script"] and str(second_program) in task["script"]
+    assert recorded(second_out)[0]["argv"] == ["series", str(key)]
+    assert not first_out.exists()
+
+
+def test_rejected_script_changes_nothing(tmp_path, influx_settings, kapacitor_settings, client, cleanup):
+    program, _ = recorder(tmp_path)
+    settings = settings_for(influx_settings, kapacitor_settings, program)
+    spec = SeriesSpec("cpu", "usage_user")
+    good, other = (
+        SeriesKey.of("cpu", "usage_user", {"host": "a"}),
+        SeriesKey.of("cpu", "usage_user", {"host": "b"}),
+    )
+    tasks = alerts.render(settings, spec, [good, other], every="1s")
+    cleanup.extend(t.id for t in tasks)
+    alerts.define(client, tasks[:1])
+    before = client.get_task(tasks[0].id)
+    broken = [
+        tasks[0].__class__(
+            t.id, t.script.replace("|join(pred)", "|join(pred"), t.database, t.retention_policy
+        )
+        for t in tasks
+    ]
+    with pytest.raises(KapacitorError, match="rejected the script") as error:
+        alerts.define(client, broken)
+    assert "parser" in str(error.value) or "unexpected" in str(error.value)
+    after = client.get_task(tasks[0].id)
+    assert after["script"] == before["script"] and after["executing"]
+    assert client.get_task(tasks[1].id) is None
+    assert not [t for t in client.list_tasks("capplan-check-*")]
+
+
+def test_unreachable_kapacitor_is_one_clear_error():
+    client = KapacitorClient(KapacitorSettings(url="http://127.0.0.1:9", timeout=1))
+    with pytest.raises(KapacitorError, match="unreachable"):
+        client.list_tasks("capplan-*")
+
+
+def test_status_lists_tasks_with_kapacitor_state(
+    tmp_path, influx_settings, kapacitor_settings, client, cleanup
+):
+    program, _ = recorder(tmp_path)
+    settings = settings_for(influx_settings, kapacitor_settings, program)
+    tasks = alerts.render(
+        settings, SeriesSpec("cpu", "usage_user"), [SeriesKey.of("cpu", "usage_user", {"host": "a"})]
+    )
+    cleanup.extend(t.id for t in tasks)
+    alerts.define(client, tasks)
+    alerts.set_status(client, [tasks[0].id], enabled=False)
+    [row] = alerts.status(client, settings.kapacitor.task_prefix)
+    assert (row.id, row.status, row.executing, row.error) == (tasks[0].id, "disabled", False, "")
+    alerts.delete(client, [tasks[0].id])
+    assert alerts.status(client, settings.kapacitor.task_prefix) == []
+
+
+def test_slack_service_test_reaches_the_webhook(client, slack):
+    answer = alerts.test_slack(client, channel="#capacity", message="capplan says hi")
+    assert answer
+    assert slack.wait_for(lambda p: p.get("channel") == "#capacity" and "capplan says hi" in json.dumps(p))
+
+
+def test_slack_test_via_requests_matches_endpoint(kapacitor_url):
+    """The service-test endpoint exists on this Kapacitor (guards the path the library uses)."""
+    response = requests.get(kapacitor_url + "/kapacitor/v1/service-tests/slack", timeout=5)
+    assert response.status_code == 200
+    assert "options" in response.json()
