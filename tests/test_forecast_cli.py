@@ -8,8 +8,12 @@ import numpy as np
 import pandas as pd
 from click.testing import CliRunner
 
+from capplan.cli.common import App
 from capplan.cli.forecast import explain_command, forecast_command
+from capplan.config import Settings
 from capplan.errors import DataError
+
+APP = App(Settings())
 
 
 def write_csv(path, n: int = 600) -> pd.Series:
@@ -29,7 +33,7 @@ def test_forecast_writes_iso_utc_csv_and_prints_the_model(tmp_path):
     out = tmp_path / "out.csv"
     args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
     args += ["--horizon", "48", "--output", str(out), "--seed", "3"]
-    result = CliRunner().invoke(forecast_command, args)
+    result = CliRunner().invoke(forecast_command, args, obj=APP)
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["time", "yhat", "yhat_lower", "yhat_upper"]
@@ -37,7 +41,7 @@ def test_forecast_writes_iso_utc_csv_and_prints_the_model(tmp_path):
     assert frame.time.iloc[0] == (series.index[-1] + pd.Timedelta("1h")).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert "cpu:" in result.output and "backtest MASE" in result.output
     again = tmp_path / "again.csv"
-    CliRunner().invoke(forecast_command, [*args[:-4], "--output", str(again), "--seed", "3"])
+    CliRunner().invoke(forecast_command, [*args[:-4], "--output", str(again), "--seed", "3"], obj=APP)
     assert again.read_text() == out.read_text()
 
 
@@ -56,7 +60,7 @@ def test_explain_json(tmp_path):
 def test_bad_column_is_a_data_error(tmp_path):
     write_csv(tmp_path / "in.csv")
     args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "nope"]
-    result = CliRunner().invoke(forecast_command, [*args, "--output", str(tmp_path / "o.csv")])
+    result = CliRunner().invoke(forecast_command, [*args, "--output", str(tmp_path / "o.csv")], obj=APP)
     assert isinstance(result.exception, DataError)
     assert "--value-column" in str(result.exception) and "cpu" in str(result.exception)
 
@@ -68,6 +72,8 @@ def test_every_command_has_help():
 
 def test_unparseable_times_are_a_data_error(tmp_path):
     (tmp_path / "bad.csv").write_text("time,value\nyesterday,1\ntoday,2\n")
-    result = CliRunner().invoke(forecast_command, ["--input", str(tmp_path / "bad.csv"), "--output", "o.csv"])
+    result = CliRunner().invoke(
+        forecast_command, ["--input", str(tmp_path / "bad.csv"), "--output", "o.csv"], obj=APP
+    )
     assert isinstance(result.exception, DataError)
     assert "ISO-8601" in str(result.exception)

@@ -38,8 +38,10 @@ def _history(key: SeriesKey, values: np.ndarray, end: pd.Timestamp, settings) ->
 
 
 def _disk_values(n: int, rng: np.random.Generator) -> np.ndarray:
-    slope = np.where(np.arange(n) < n // 2, 0.01, 0.08)
-    return 40 + np.cumsum(slope) + rng.normal(0, 0.02, n)
+    """Slow growth, a clean-up (a drop), then faster growth: the clean-up is the slope change to find."""
+    t = np.arange(n)
+    slope = np.where(t < n // 2, 0.01, 0.08)
+    return 45 + np.cumsum(slope) - 8.0 * (t >= n // 2) + rng.normal(0, 0.02, n)
 
 
 def _cpu_values(n: int, rng: np.random.Generator, offset: int = 0) -> np.ndarray:
@@ -139,3 +141,57 @@ def test_influxdb_down_keeps_model_and_forecast(tmp_path):
         pd.testing.assert_frame_equal(influx.read_forecast(influx.connect(again), again, DISK), before)
     finally:
         server.stop()
+
+
+def test_cli_train_status_forecast_and_plot_against_influxdb(settings, tmp_path):
+    """The operator's day through the CLI: train, status, refresh the forecast, plot."""
+    from click.testing import CliRunner
+
+    from capplan.cli import cli
+
+    rng = np.random.default_rng(3)
+    last = pd.Timestamp.now(tz="UTC").floor("h") - pd.Timedelta("1h")
+    _history(DISK, _disk_values(21 * 24, rng), last, settings.influxdb)
+    config = tmp_path / "capplan.toml"
+    config.write_text(
+        f"""
+[influxdb]
+url = "{settings.influxdb.url}"
+database = "{settings.influxdb.database}"
+[model]
+store = "{settings.model.store}"
+history = "21d"
+horizon = "2d"
+[[series]]
+measurement = "disk"
+field = "used_percent"
+[[thresholds]]
+measurement = "disk"
+field = "used_percent"
+value = 62
+"""
+    )
+    runner = CliRunner()
+    trained = runner.invoke(cli, ["--config", str(config), "train", "--json"])
+    assert trained.exit_code == 0, trained.output
+    assert '"model": "linear"' in trained.output and '"failed": {}' in trained.output
+
+    status = runner.invoke(cli, ["--config", str(config), "status", "--json"])
+    rows = __import__("json").loads(status.output)
+    assert (
+        rows[0]["series"] == str(DISK)
+        and rows[0]["version"] == 1
+        and rows[0]["days_to_threshold"] is not None
+    )
+
+    refreshed = runner.invoke(cli, ["--config", str(config), "forecast"])
+    assert refreshed.exit_code == 0, refreshed.output
+    assert f"{DISK}: 48 forecast points written" in refreshed.output
+
+    png = tmp_path / "disk.png"
+    drawn = runner.invoke(cli, ["--config", str(config), "plot", str(DISK), "-o", str(png)])
+    assert drawn.exit_code == 0, drawn.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+    missing = runner.invoke(cli, ["--config", str(config), "retrain", "disk,host=ghost used_percent"])
+    assert missing.exit_code == 5 and "run `capplan train` first" in missing.output

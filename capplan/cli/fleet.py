@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -35,7 +36,7 @@ def train(
         raise CapplanError(
             "no series matched: check [[series]], the filters and that data exists in InfluxDB"
         )
-    with click.progressbar(length=len(keys), label="training", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=len(keys), label="training", file=sys.stderr) as bar:
         report = pipeline.for_each(
             keys, lambda key: pipeline.train_series(settings, key), lambda _: bar.update(1)
         )
@@ -85,10 +86,10 @@ def status(app: App, as_json: bool) -> None:
         rows.append(
             {
                 "series": str(stored.key),
-                "model": meta.get("model", "?"),
+                "model": meta["model"]["id"],
                 "version": stored.version,
-                "trained": meta.get("created", "?"),
-                "validation_mase": meta.get("validation_mase"),
+                "trained": meta["created"],
+                "validation_mase": round(meta["validation"]["mase"], 3),
                 "days_to_threshold": None if seconds is None or seconds < 0 else round(seconds / 86400, 1),
             }
         )

@@ -9,7 +9,8 @@ import click
 import pandas as pd
 
 from capplan import engine
-from capplan.errors import DataError
+from capplan.cli.common import App, pass_app, tag_filters
+from capplan.errors import CapplanError, DataError
 from capplan.forecast import to_series
 
 _input = click.option(
@@ -18,6 +19,12 @@ _input = click.option(
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CSV file with a time column and a value column.",
+)
+_csv_input = click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV file with a time column and a value column (without it: the configured InfluxDB series).",
 )
 _time = click.option("--time-column", default="time", show_default=True, help="Column of timestamps.")
 _value = click.option("--value-column", help="Column of values (default: the only numeric column).")
@@ -50,21 +57,42 @@ def _horizon_value(text: str) -> int | pd.Timedelta:
 
 
 @click.command("forecast")
-@_input
+@_csv_input
 @_time
 @_value
 @_horizon
 @click.option(
     "--output",
-    required=True,
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="CSV to write: time,yhat,yhat_lower,yhat_upper (ISO-8601 UTC).",
+    help="CSV to write: time,yhat,yhat_lower,yhat_upper (ISO-8601 UTC); required with --input.",
 )
 @_seed
+@click.option("--measurement", help="InfluxDB mode: only this measurement.")
+@click.option("--field", "field_name", help="InfluxDB mode: only this field.")
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="InfluxDB mode: only series with this tag."
+)
+@pass_app
 def forecast_command(
-    input_path: Path, time_column: str, value_column: str | None, horizon: str, output: Path, seed: int
+    app: App,
+    input_path: Path | None,
+    time_column: str,
+    value_column: str | None,
+    horizon: str,
+    output: Path | None,
+    seed: int,
+    measurement: str | None,
+    field_name: str | None,
+    tags: tuple[str, ...],
 ) -> None:
-    """Forecast a CSV series with the model that wins its backtest; print the model chosen."""
+    """Forecast a CSV series (--input, --output) with the model that wins its backtest, or, without
+    --input, rewrite the forecasts of the configured InfluxDB series from their stored models carried
+    forward to the newest data (the stored models are not changed: see `capplan retrain`)."""
+    if input_path is None:
+        _refresh_influx(app, measurement, field_name, tags)
+        return
+    if output is None:
+        raise click.UsageError("--output is required with --input")
     series = _read(input_path, time_column, value_column)
     model = engine.fit(series, _horizon_value(horizon), name=str(series.name), seed=seed)
     frame = model.forecast().frame
@@ -76,6 +104,23 @@ def forecast_command(
         f"{model.classification.kind}, periods {list(model.classification.periods)}); "
         f"{len(out)} steps written to {output}"
     )
+
+
+def _refresh_influx(app: App, measurement: str | None, field_name: str | None, tags: tuple[str, ...]) -> None:
+    from capplan import pipeline
+
+    keys = pipeline.discover(
+        app.settings, measurement=measurement, field_name=field_name, where=tag_filters(tags)
+    )
+    if not keys:
+        raise CapplanError(
+            "no series matched: check [[series]], the filters and that data exists in InfluxDB"
+        )
+    report = pipeline.for_each(keys, lambda key: (key, pipeline.refresh_forecast(app.settings, key)))
+    for key, points in report.results:
+        click.echo(f"{key}: {points} forecast points written")
+    if report.failures:
+        raise CapplanError(f"{len(report.failures)} series failed: " + "; ".join(map(str, report.failures)))
 
 
 @click.command("explain")

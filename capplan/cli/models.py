@@ -24,7 +24,7 @@ def list_models(app: App, as_json: bool) -> None:
         {
             "series": str(s.key),
             "version": s.version,
-            "model": s.metadata.get("model", "?"),
+            "model": s.metadata["model"]["id"],
             "directory": str(s.path),
         }
         for s in pipeline.store_for(app.settings).list()
