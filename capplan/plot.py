@@ -49,7 +49,7 @@ def plot_forecast(
             ax.annotate(
                 f"crosses in {capacity.seconds(capacity.likely) / 86400:.1f} d",
                 xy=(capacity.likely, capacity.threshold),
-                xytext=(5, 8),
+                xytext=(-95, 8),
                 textcoords="offset points",
                 color="#c0392b",
             )

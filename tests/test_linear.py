@@ -32,6 +32,17 @@ def test_breakpoint_within_five_percent(seed):
     assert abs(found - brk) <= 0.05 * n
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_slope_change_without_a_jump_is_found(seed):
+    """Growth speeding up with no spike in |diff| (the find_peaks rule alone misses it)."""
+    n, brk = 1000, 430
+    y = disk([brk], [0.01, 0.08], n, noise=0.05, seed=seed)
+    assert abs(last_breakpoint(y, min_segment=50) - brk) <= 0.05 * n
+    yhat = LinearSegment().fit(y, CTX).predict(48)
+    assert np.diff(yhat).mean() == pytest.approx(0.08, rel=0.1)
+    assert yhat[0] == pytest.approx(y[-1] + 0.08, abs=0.2)
+
+
 def test_forecast_follows_the_last_segment():
     y = disk([600], [0.05, 0.4], 900, noise=0.01, seed=1)
     y[600:] += 5

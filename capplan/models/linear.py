@@ -21,9 +21,53 @@ MAX_PEAK_FRACTION = 0.10
 THRESHOLD_STEP = 0.01  # of the value range
 
 
+def _split_sse(y: np.ndarray, min_segment: int) -> tuple[int, float, float]:
+    """Best single split of ``y`` into two least-squares lines: (index, SSE of both, SSE of one line).
+
+    All split points at once from cumulative sums (a line's SSE is Syy - Sxy^2/Sxx on centred sums)."""
+    n = len(y)
+    x = np.arange(n, dtype=float)
+
+    def sse(sx, sxx, sy, syy, sxy, m):
+        cxx = sxx - sx * sx / m
+        cxy = sxy - sx * sy / m
+        return np.maximum(
+            syy - sy * sy / m - np.divide(cxy * cxy, cxx, out=np.zeros_like(cxx), where=cxx > 0), 0
+        )
+
+    sums = [np.concatenate([[0.0], np.cumsum(v)]) for v in (x, x * x, y, y * y, x * y)]
+    k = np.arange(min_segment, n - min_segment + 1)
+    left = sse(*(c[k] for c in sums), k.astype(float))
+    right = sse(*(c[-1] - c[k] for c in sums), (n - k).astype(float))
+    best = int(np.argmin(left + right))
+    whole = float(sse(*(c[-1] for c in sums), float(n)))
+    return int(k[best]), float(left[best] + right[best]), whole
+
+
+def _slope_change(y: np.ndarray, min_segment: int) -> int:
+    """Start of the last straight segment found by least squares (0 when one line fits): catches the
+    slope changes that leave no spike in |diff| (growth speeding up without a jump). A split counts only
+    if it pays for its three extra parameters by BIC, so noise around one line is not cut up."""
+    start = 0
+    while len(y) - start >= 2 * min_segment:
+        seg = y[start:]
+        split, two, one = _split_sse(seg, min_segment)
+        n = len(seg)
+        if one <= 0 or n * np.log(max(two, 1e-300) / one) > -3 * np.log(n):
+            break
+        start += split
+    return start
+
+
 def last_breakpoint(y: np.ndarray, min_segment: int) -> int:
     """Index where the last segment starts: right after the last significant |diff| peak that leaves
-    ``min_segment`` points to fit (0 when there is none)."""
+    ``min_segment`` points to fit (0 when there is none), then moved to the last least-squares slope
+    change after it, if any."""
+    peak_start = _last_diff_peak(y, min_segment)
+    return peak_start + _slope_change(np.asarray(y[peak_start:], dtype=float), min_segment)
+
+
+def _last_diff_peak(y: np.ndarray, min_segment: int) -> int:
     diff = np.abs(np.diff(y))
     span = float(np.ptp(y)) or 1.0
     height = 0.0

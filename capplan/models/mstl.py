@@ -42,7 +42,7 @@ class MstlEts(Forecaster):
     def fit(self, y: np.ndarray, ctx: FitContext) -> Self:
         if not ctx.periods:
             raise ModelError("MSTL needs a seasonal period")
-        periods = sorted(p for p in ctx.periods if 2 * p <= len(y))
+        periods = sorted(p for p in ctx.periods if 2 * p < len(y))  # STL drops a period of half the length
         if not periods:
             raise ModelError(f"MSTL needs two cycles of period {min(ctx.periods)}, got {len(y)} points")
         window = max(2 * periods[-1] + 1, min(self.max_cycles * periods[-1], self.max_points))
