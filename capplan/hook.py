@@ -1,0 +1,222 @@
+"""The program Kapacitor's ``.exec()`` runs on an alert: validate, then hand the retrain to a worker.
+
+Kapacitor runs a task's handlers one after another, so this must return at once: it reads the alert
+JSON from stdin, acts only on CRITICAL, and starts a detached worker (own session, stdin /dev/null,
+output to the retrain log) that runs :func:`capplan.pipeline.retrain`. A per-series flock taken here
+and inherited by the worker makes a burst of alerts for one series produce one retrain: the lock is
+held until the worker exits, and a hook that finds it held logs "already retraining" and exits 0.
+
+Arguments (fixed when the task is defined, see capplan/tick.py)::
+
+    series <series key>          per-series task: str(SeriesKey)
+    group <measurement> <field>  grouped task: the tags come from the alert's data.series[0].tags
+
+Nothing heavy (pandas, keras, the InfluxDB client) is imported before the worker starts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from capplan.config import Settings, load_settings
+from capplan.errors import CapplanError, DataError, StoreError
+from capplan.serieskey import SeriesKey
+
+log = logging.getLogger("capplan.hook")
+
+LEVELS = frozenset({"OK", "INFO", "WARNING", "CRITICAL"})
+EXIT_USAGE = 2
+EXIT_MALFORMED = 3
+USAGE = "usage: capplan-retrain series <series key> | capplan-retrain group <measurement> <field>"
+
+
+def log_path(settings: Settings) -> Path:
+    """One log for hook and workers: ``log.file`` if configured, else ``retrain.log`` in the store."""
+    return Path(settings.log.file) if settings.log.file else Path(settings.model.store) / "retrain.log"
+
+
+def lock_path(settings: Settings, key: SeriesKey) -> Path:
+    digest = hashlib.sha256(str(key).encode()).hexdigest()[:16]
+    return Path(settings.model.store) / ".retrain-locks" / f"{digest}.lock"
+
+
+def _setup_logging(settings: Settings) -> None:
+    path = log_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=settings.log.level.upper(), handlers=[handler], force=True)
+
+
+def parse_alert(text: str) -> dict[str, Any]:
+    """The alert object Kapacitor writes, checked for the fields the hook relies on."""
+    try:
+        alert = json.loads(text)
+    except ValueError as exc:
+        raise DataError(f"alert on stdin is not JSON ({exc})") from None
+    if not isinstance(alert, dict):
+        raise DataError("alert on stdin is not a JSON object")
+    if alert.get("level") not in LEVELS:
+        raise DataError(f"alert level {alert.get('level')!r} is not one of {', '.join(sorted(LEVELS))}")
+    series = (alert.get("data") or {}).get("series") if isinstance(alert.get("data"), dict) else None
+    if not isinstance(series, list) or not series or not isinstance(series[0], dict):
+        raise DataError("alert has no data.series[0]")
+    tags = series[0].get("tags") or {}
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise DataError("alert's data.series[0].tags is not an object of strings")
+    return alert
+
+
+def alert_tags(alert: dict[str, Any]) -> dict[str, str]:
+    """The group's tags; an empty value is a tag the series does not have (InfluxDB stores no empty tag)."""
+    return {k: v for k, v in (alert["data"]["series"][0].get("tags") or {}).items() if v != ""}
+
+
+def series_of(argv: list[str], alert: dict[str, Any]) -> SeriesKey:
+    """The series from the arguments, cross-checked against (or, grouped, completed by) the alert."""
+    if len(argv) == 2 and argv[0] == "series":
+        try:
+            key = SeriesKey.parse(argv[1])
+        except ValueError as exc:
+            raise DataError(f"argument: {exc}") from None
+        if alert_tags(alert) != key.tag_dict:
+            raise DataError(f"alert tags {alert_tags(alert)} are not those of {key}; redefine the alerts")
+        return key
+    if len(argv) == 3 and argv[0] == "group":
+        tags = alert_tags(alert)
+        if not tags:
+            raise DataError("grouped alert carries no tags; cannot tell which series drifted")
+        return SeriesKey.of(argv[1], argv[2], tags)
+    raise DataError(USAGE)
+
+
+def known(settings: Settings, key: SeriesKey) -> bool:
+    from capplan.store import ModelStore
+
+    # Same spec lookup as capplan.pipeline.spec_for, which cannot be imported here (it loads pandas).
+    primary = next(
+        (s.primary_tag for s in settings.series if (s.measurement, s.field) == (key.measurement, key.field)),
+        "host",
+    )
+    return bool(ModelStore(Path(settings.model.store), primary_tag=primary).versions(key))
+
+
+def try_lock(path: Path) -> int | None:
+    """An inheritable fd holding the series' flock, or None if a retrain already holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.set_inheritable(fd, True)
+    return fd
+
+
+def spawn_worker(settings: Settings, key: SeriesKey, lock_fd: int) -> int:
+    """Start the worker in its own session with the lock fd; returns its pid without waiting.
+
+    ``posix_spawn`` rather than ``fork``: no copy of this process's state, and no fork of a possibly
+    threaded parent. The worker's stdout/stderr go to the retrain log (tracebacks included)."""
+    output = str(log_path(settings))
+    return os.posix_spawn(
+        sys.executable,
+        [sys.executable, "-m", "capplan.hook", "_worker", str(lock_fd), str(key)],
+        dict(os.environ),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+
+
+def handle(argv: list[str], stdin: TextIO, settings: Settings) -> int:
+    """Everything the hook does after logging is set up; returns the exit code."""
+    started = time.monotonic()
+    try:
+        alert = parse_alert(stdin.read())
+        key = series_of(argv, alert)
+    except DataError as exc:
+        log.error("rejected alert (args %s): %s", argv, exc)
+        return EXIT_MALFORMED
+    if alert["level"] != "CRITICAL":
+        log.info("%s: %s alert %s, no retrain", key, alert["level"], alert.get("id", ""))
+        return 0
+    if not known(settings, key):
+        log.error(
+            "%s: no model in %s; train it first (`capplan train`), no retrain", key, settings.model.store
+        )
+        return StoreError.exit_code
+    lock_fd = try_lock(lock_path(settings, key))
+    if lock_fd is None:
+        log.info("%s: already retraining, alert %s ignored", key, alert.get("id", ""))
+        return 0
+    try:
+        pid = spawn_worker(settings, key, lock_fd)
+    finally:
+        os.close(lock_fd)  # the worker's copy keeps the lock
+    log.info(
+        "%s: CRITICAL, retrain handed to worker %d in %.0f ms", key, pid, (time.monotonic() - started) * 1e3
+    )
+    return 0
+
+
+def work(lock_fd: int, key_text: str) -> int:
+    """The detached worker: retrain with the series' lock held (released when this process exits)."""
+    settings = load_settings()
+    _setup_logging(settings)
+    key = SeriesKey.parse(key_text)
+    log.info("%s: retrain started (lock fd %d)", key, lock_fd)
+    from capplan import pipeline
+
+    try:
+        result = pipeline.retrain(settings, key)
+    except CapplanError as exc:
+        log.error("%s: retrain failed: %s", key, exc)
+        return exc.exit_code
+    except Exception:
+        log.exception("%s: retrain crashed", key)
+        return 1
+    log.info(
+        "%s: retrain done in %.1f s: v%d -> v%d%s, hold-out MAE %.4g -> %.4g, %d forecast points",
+        key,
+        result.seconds,
+        result.version_before,
+        result.version_after,
+        " (kept previous: the update validated worse)" if result.kept_previous else "",
+        result.mae_before,
+        result.mae_after,
+        result.forecast_points,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 3 and argv[0] == "_worker":
+        sys.exit(work(int(argv[1]), argv[2]))
+    try:
+        settings = load_settings()
+        _setup_logging(settings)
+    except (CapplanError, OSError) as exc:
+        logging.basicConfig(stream=sys.stderr)  # Kapacitor logs the stderr of a failed exec
+        log.error("capplan-retrain: %s", exc)
+        sys.exit(EXIT_USAGE)
+    sys.exit(handle(argv, sys.stdin, settings))
+
+
+if __name__ == "__main__":
+    main()
