@@ -3,6 +3,7 @@ exec program both receive it), survive awkward tag values, update in place, and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -10,12 +11,16 @@ from pathlib import Path
 
 import pytest
 import requests
+from click.testing import CliRunner
 
 from capplan import alerts, influx
+from capplan.cli.alerts import alerts_group
+from capplan.cli.common import App
 from capplan.config import KapacitorSettings, ModelSettings, SeriesSpec, Settings
 from capplan.errors import KapacitorError
 from capplan.kapacitor import KapacitorClient
 from capplan.serieskey import SeriesKey
+from capplan.store import ModelStore
 
 pytestmark = pytest.mark.servers
 
@@ -259,3 +264,39 @@ def test_slack_test_via_requests_matches_endpoint(kapacitor_url):
     response = requests.get(kapacitor_url + "/kapacitor/v1/service-tests/slack", timeout=5)
     assert response.status_code == 200
     assert "options" in response.json()
+
+
+def test_cli_renders_defines_lists_and_deletes_stored_series(
+    tmp_path, influx_settings, kapacitor_settings, slack
+):
+    program, _ = recorder(tmp_path)
+    settings = dataclasses.replace(
+        settings_for(influx_settings, kapacitor_settings, program),
+        model=ModelSettings(interval="5s", store=str(tmp_path / "models")),
+    )
+    keys = [SeriesKey.of("cpu", "usage_user", {"host": h}) for h in ("a", "b c")]
+    store = ModelStore(tmp_path / "models")
+    for key in keys:
+        store.save(key, lambda d: {"model": "naive"})
+    runner = CliRunner()
+
+    def run(*args: str):
+        result = runner.invoke(alerts_group, list(args), obj=App(settings), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    dry = run("define", "--dry-run", "--tag", "host=b c")
+    assert dry.count("// ---- task ") == 1 and r'"host" = \'b c\'' in dry
+    assert "task a" not in dry and "host_a_" not in dry
+    assert run("render", "--grouped").count("// ---- task ") == 1
+    assert run("list", "--json") == "[]\n"
+    assert run("define", "--every", "1h").count("created ") == 2
+    assert run("define").count("updated ") == 2
+    rows = json.loads(run("list", "--json"))
+    assert [(r["status"], r["executing"], r["error"]) for r in rows] == [("enabled", True, "")] * 2
+    run("disable", rows[0]["id"])
+    assert "disabled" in run("list")
+    assert "sent" in run("test-slack", "--message", "from the CLI")
+    assert slack.wait_for(lambda p: "from the CLI" in json.dumps(p))
+    assert run("delete", "--all") == "deleted 2 task(s)\n"
+    assert run("list", "--json") == "[]\n"

@@ -1,0 +1,149 @@
+"""``capplan alerts``: drift alerts as Kapacitor tasks, for the series that have a stored model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+
+import click
+
+from capplan import alerts, pipeline
+from capplan.cli.common import App, emit_table, pass_app, tag_filters
+from capplan.kapacitor import KapacitorClient
+from capplan.tick import RenderedTask
+
+
+def _selection(function):
+    options = [
+        click.option("--measurement", help="Only this measurement."),
+        click.option("--field", "field_name", help="Only this field."),
+        click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only series with this tag."),
+        click.option("--grouped", is_flag=True, help="One task per measurement and field (groupBy tags)."),
+        click.option("--every", help="How often tasks run (default kapacitor.every), e.g. 10s."),
+        click.option("--period", help="Window each run queries (default model.interval)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _render(
+    app: App,
+    measurement: str | None,
+    field_name: str | None,
+    tags: tuple[str, ...],
+    grouped: bool,
+    every: str | None,
+    period: str | None,
+) -> list[RenderedTask]:
+    """Tasks for the stored series matching the filters; every stored series of a measurement is passed
+    to the renderer so the exact-tag-set filters know all of its tag keys."""
+    where = tag_filters(tags)
+    by_spec = defaultdict(list)
+    for stored in pipeline.store_for(app.settings).list():
+        by_spec[(stored.key.measurement, stored.key.field)].append(stored.key)
+    tasks: list[RenderedTask] = []
+    for (m, f), keys in sorted(by_spec.items()):
+        if (measurement and m != measurement) or (field_name and f != field_name):
+            continue
+        spec = pipeline.spec_for(app.settings, keys[0])
+        if grouped:
+            spec = dataclasses.replace(spec, where={**spec.where, **where})
+            tasks += alerts.render(app.settings, spec, keys, grouped=True, every=every, period=period)
+            continue
+        rendered = alerts.render(app.settings, spec, keys, every=every, period=period)
+        tasks += [t for t, k in zip(rendered, keys, strict=True) if where.items() <= k.tag_dict.items()]
+    if not tasks:
+        raise click.ClickException("no stored series match; train some first (`capplan train`)")
+    return tasks
+
+
+def _print_scripts(tasks: list[RenderedTask]) -> None:
+    for task in tasks:
+        click.echo(f"// ---- task {task.id} (dbrp {task.database}.{task.retention_policy})")
+        click.echo(task.script)
+
+
+def _client(app: App) -> KapacitorClient:
+    return KapacitorClient(app.settings.kapacitor)
+
+
+@click.group("alerts")
+def alerts_group() -> None:
+    """Drift alerts in Kapacitor: a CRITICAL retrains the series through the exec wrapper."""
+
+
+@alerts_group.command()
+@_selection
+@pass_app
+def render(app: App, **selection) -> None:
+    """Print the TICKscripts, without contacting Kapacitor."""
+    _print_scripts(_render(app, **selection))
+
+
+@alerts_group.command()
+@_selection
+@click.option("--dry-run", is_flag=True, help="Print the scripts instead of defining them.")
+@pass_app
+def define(app: App, dry_run: bool, **selection) -> None:
+    """Create the tasks, or update and reload existing ones. Kapacitor checks every script first."""
+    tasks = _render(app, **selection)
+    if dry_run:
+        _print_scripts(tasks)
+        return
+    for task_id, action in alerts.define(_client(app), tasks):
+        click.echo(f"{action} {task_id}")
+
+
+@alerts_group.command()
+@click.argument("task_ids", nargs=-1, required=True)
+@pass_app
+def enable(app: App, task_ids: tuple[str, ...]) -> None:
+    """Enable tasks by id (see `capplan alerts list`)."""
+    alerts.set_status(_client(app), task_ids, enabled=True)
+
+
+@alerts_group.command()
+@click.argument("task_ids", nargs=-1, required=True)
+@pass_app
+def disable(app: App, task_ids: tuple[str, ...]) -> None:
+    """Disable tasks by id: they stop querying and alerting but stay defined."""
+    alerts.set_status(_client(app), task_ids, enabled=False)
+
+
+@alerts_group.command()
+@click.argument("task_ids", nargs=-1)
+@click.option("--all", "every_task", is_flag=True, help="Every task with capplan's prefix.")
+@pass_app
+def delete(app: App, task_ids: tuple[str, ...], every_task: bool) -> None:
+    """Delete tasks by id, or all of capplan's with --all."""
+    client = _client(app)
+    if every_task:
+        task_ids = tuple(t.id for t in alerts.status(client, app.settings.kapacitor.task_prefix))
+    elif not task_ids:
+        raise click.UsageError("give task ids or --all")
+    alerts.delete(client, task_ids)
+    click.echo(f"deleted {len(task_ids)} task(s)")
+
+
+@alerts_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_app
+def list_tasks(app: App, as_json: bool) -> None:
+    """capplan's tasks with status, executing and error as Kapacitor reports them."""
+    rows = [dataclasses.asdict(t) for t in alerts.status(_client(app), app.settings.kapacitor.task_prefix)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        emit_table(rows)
+
+
+@alerts_group.command("test-slack")
+@click.option("--channel", help="Channel (default kapacitor.slack_channel, else Kapacitor's [[slack]]).")
+@click.option("--message", default="capplan test alert", show_default=True)
+@pass_app
+def test_slack(app: App, channel: str | None, message: str) -> None:
+    """Send a test message through Kapacitor's Slack service (POST /service-tests/slack)."""
+    answer = alerts.test_slack(_client(app), channel or app.settings.kapacitor.slack_channel, message)
+    click.echo(f"Slack test sent: {answer}")
