@@ -16,7 +16,6 @@ Nothing heavy (pandas, keras, the InfluxDB client) is imported before the worker
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -113,6 +112,8 @@ def known(settings: Settings, key: SeriesKey) -> bool:
 
 def try_lock(path: Path) -> int | None:
     """An inheritable fd holding the series' flock, or None if a retrain already holds it."""
+    import fcntl  # POSIX only; main() refuses other systems with a clear message first
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -206,6 +207,10 @@ def work(lock_fd: int, key_text: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if os.name != "posix":
+        logging.basicConfig(stream=sys.stderr)
+        log.error("capplan-retrain needs Linux or macOS (flock, posix_spawn); run Kapacitor's hook there")
+        sys.exit(EXIT_USAGE)
     if len(argv) == 3 and argv[0] == "_worker":
         sys.exit(work(int(argv[1]), argv[2]))
     try:

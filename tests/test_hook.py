@@ -224,3 +224,42 @@ def test_handle_returns_within_200_ms(project, stalled_influx, monkeypatch, caps
     with capsys.disabled():
         print(f"\nhook.handle: {elapsed * 1e3:.1f} ms")
     assert elapsed < 0.2
+
+
+def test_bootstrap_wrapper_runs_the_hook_from_anywhere(tmp_path):
+    """The wrapper works as Kapacitor runs it: another cwd, a bare environment, paths with spaces and
+    quotes, arguments and stdin passed through, settings from the project's config."""
+    project = tmp_path / "capacity project's dir"
+    (project / "var").mkdir(parents=True)
+    (project / "capplan.toml").write_text('[model]\nstore = "var/models"\n')
+    ModelStore(project / "var" / "models").save(KEY, lambda d: {"model": "naive"})
+    wrapper = tmp_path / "bin dir" / "capplan exec"
+    repo = Path(__file__).resolve().parent.parent
+    setup = subprocess.run(
+        [
+            "sh",
+            str(repo / "venv-bootstrap" / "bootstrap.sh"),
+            "--project",
+            str(project),
+            "--venv",
+            str(Path(sys.executable).parent.parent),
+            "--wrapper",
+            str(wrapper),
+            "--no-install",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert setup.returncode == 0, setup.stderr
+    assert f'exec_wrapper = "{wrapper}"' in setup.stdout
+
+    def run(args: list[str], stdin: str) -> int:
+        return subprocess.run(
+            [str(wrapper), *args], input=stdin, text=True, cwd="/", env={}, capture_output=True, timeout=30
+        ).returncode
+
+    assert run(["series", str(KEY)], alert("OK")) == 0
+    log = (project / "var" / "models" / "retrain.log").read_text()
+    assert f"{KEY}: OK alert capplan-x, no retrain" in log
+    assert run(["group", "cpu", "usage_user"], alert(tags={"host": "nobody"})) == 5
