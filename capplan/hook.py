@@ -220,7 +220,12 @@ def main(argv: list[str] | None = None) -> None:
         logging.basicConfig(stream=sys.stderr)  # Kapacitor logs the stderr of a failed exec
         log.error("capplan-retrain: %s", exc)
         sys.exit(EXIT_USAGE)
-    sys.exit(handle(argv, sys.stdin, settings))
+    try:
+        code = handle(argv, sys.stdin, settings)
+    except CapplanError as exc:  # e.g. a damaged model store: say so in the log, start nothing
+        log.error("capplan-retrain %s: %s", argv, exc)
+        code = exc.exit_code
+    sys.exit(code)
 
 
 if __name__ == "__main__":

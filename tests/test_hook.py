@@ -263,3 +263,11 @@ def test_bootstrap_wrapper_runs_the_hook_from_anywhere(tmp_path):
     log = (project / "var" / "models" / "retrain.log").read_text()
     assert f"{KEY}: OK alert capplan-x, no retrain" in log
     assert run(["group", "cpu", "usage_user"], alert(tags={"host": "nobody"})) == 5
+
+
+def test_damaged_store_is_logged_and_exits_with_its_code(project):
+    [metadata] = (project / "models").glob("*/v1/metadata.json")
+    metadata.write_text("{broken")
+    assert run_hook(project, ["series", str(KEY)], alert()).returncode == 5
+    assert "is unreadable" in log_text(project)
+    assert worker_pids(project) == []
