@@ -12,6 +12,7 @@ import click
 
 from capplan import __version__
 from capplan.cli import fleet, models
+from capplan.cli.alerts import alerts_group
 from capplan.cli.common import App, pass_app
 from capplan.cli.forecast import explain_command, forecast_command
 from capplan.config import Settings, load_settings
@@ -119,6 +120,7 @@ for _command in (
     models.models,
     forecast_command,
     explain_command,
+    alerts_group,
 ):
     cli.add_command(_command)
 
