@@ -5,6 +5,9 @@ JSON from stdin, acts only on CRITICAL, and starts a detached worker (own sessio
 output to the retrain log) that runs :func:`capplan.pipeline.retrain`. A per-series flock taken here
 and inherited by the worker makes a burst of alerts for one series produce one retrain: the lock is
 held until the worker exits, and a hook that finds it held logs "already retraining" and exits 0.
+A burst can outlast a quick retrain, so the lock file also records the time of the alert (Kapacitor's
+time of the drifting bucket) that was handed off: a later hook with an alert no newer than that one
+logs "already retrained" and exits 0; a failed retrain clears the record so the next alert retries.
 
 Arguments (fixed when the task is defined, see capplan/tick.py)::
 
@@ -20,8 +23,10 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,6 +39,7 @@ log = logging.getLogger("capplan.hook")
 LEVELS = frozenset({"OK", "INFO", "WARNING", "CRITICAL"})
 EXIT_USAGE = 2
 EXIT_MALFORMED = 3
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 USAGE = "usage: capplan-retrain series <series key> | capplan-retrain group <measurement> <field>"
 
 
@@ -57,6 +63,16 @@ def _setup_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log.level.upper(), handlers=[handler], force=True)
 
 
+def alert_time_ns(text: Any) -> int:
+    """Kapacitor's alert time (Go RFC3339Nano) as integer ns: Python's parser stops at microseconds."""
+    match = _RFC3339.match(text) if isinstance(text, str) else None
+    if not match:
+        raise DataError(f"alert time {text!r} is not an RFC3339 time like 2026-01-01T00:00:00Z")
+    base, fraction, zone = match.groups()
+    seconds = int(datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp())
+    return seconds * 10**9 + int((fraction or "").ljust(9, "0"))
+
+
 def parse_alert(text: str) -> dict[str, Any]:
     """The alert object Kapacitor writes, checked for the fields the hook relies on."""
     try:
@@ -67,6 +83,7 @@ def parse_alert(text: str) -> dict[str, Any]:
         raise DataError("alert on stdin is not a JSON object")
     if alert.get("level") not in LEVELS:
         raise DataError(f"alert level {alert.get('level')!r} is not one of {', '.join(sorted(LEVELS))}")
+    alert_time_ns(alert.get("time"))
     series = (alert.get("data") or {}).get("series") if isinstance(alert.get("data"), dict) else None
     if not isinstance(series, list) or not series or not isinstance(series[0], dict):
         raise DataError("alert has no data.series[0]")
@@ -125,6 +142,17 @@ def try_lock(path: Path) -> int | None:
     return fd
 
 
+def claim(lock_fd: int, alert_ns: int) -> bool:
+    """Record ``alert_ns`` as the alert being retrained for, unless one at least as new already was.
+    Called with the flock held, so the read and the write cannot interleave with another hook's."""
+    recorded = os.pread(lock_fd, 32, 0).strip()
+    if recorded and int(recorded) >= alert_ns:
+        return False
+    os.ftruncate(lock_fd, 0)
+    os.pwrite(lock_fd, str(alert_ns).encode(), 0)
+    return True
+
+
 def spawn_worker(settings: Settings, key: SeriesKey, lock_fd: int) -> int:
     """Start the worker in its own session with the lock fd; returns its pid without waiting.
 
@@ -166,6 +194,14 @@ def handle(argv: list[str], stdin: TextIO, settings: Settings) -> int:
         log.info("%s: already retraining, alert %s ignored", key, alert.get("id", ""))
         return 0
     try:
+        if not claim(lock_fd, alert_time_ns(alert["time"])):
+            log.info(
+                "%s: already retrained for the alert at %s, alert %s ignored",
+                key,
+                alert["time"],
+                alert.get("id", ""),
+            )
+            return 0
         pid = spawn_worker(settings, key, lock_fd)
     finally:
         os.close(lock_fd)  # the worker's copy keeps the lock
@@ -187,9 +223,11 @@ def work(lock_fd: int, key_text: str) -> int:
         result = pipeline.retrain(settings, key)
     except CapplanError as exc:
         log.error("%s: retrain failed: %s", key, exc)
+        os.ftruncate(lock_fd, 0)  # forget the alert: the next one for this drift retries
         return exc.exit_code
     except Exception:
         log.exception("%s: retrain crashed", key)
+        os.ftruncate(lock_fd, 0)
         return 1
     log.info(
         "%s: retrain done in %.1f s: v%d -> v%d%s, hold-out MAE %.4g -> %.4g, %d forecast points",

@@ -20,16 +20,17 @@ from capplan.config import ModelSettings, Settings
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
 
+T0 = "2026-01-01T00:00:00Z"
 KEY = SeriesKey.of("cpu", "usage_user", {"host": "srv 1 o'brien/ü", "cpu": "cpu-total"})
 
 
-def alert(level: str = "CRITICAL", tags: dict[str, str] | None = None) -> str:
+def alert(level: str = "CRITICAL", tags: dict[str, str] | None = None, when: str = T0) -> str:
     return json.dumps(
         {
             "id": "capplan-x",
             "message": "m",
             "details": "",
-            "time": "2026-01-01T00:00:00Z",
+            "time": when,
             "duration": 0,
             "level": level,
             "data": {
@@ -102,9 +103,11 @@ def wait_for_log(project: Path, pattern: str, timeout: float = 60.0) -> re.Match
     [
         "not json",
         "[1, 2]",
-        json.dumps({"level": "PANIC", "data": {"series": [{"tags": {}}]}}),
-        json.dumps({"level": "CRITICAL", "data": {}}),
-        json.dumps({"level": "CRITICAL", "data": {"series": [{"tags": {"host": 1}}]}}),
+        json.dumps({"level": "PANIC", "time": T0, "data": {"series": [{"tags": {}}]}}),
+        json.dumps({"level": "CRITICAL", "time": "yesterday", "data": {"series": [{"tags": {}}]}}),
+        json.dumps({"level": "CRITICAL", "data": {"series": [{"tags": {}}]}}),
+        json.dumps({"level": "CRITICAL", "time": T0, "data": {}}),
+        json.dumps({"level": "CRITICAL", "time": T0, "data": {"series": [{"tags": {"host": 1}}]}}),
     ],
 )
 def test_malformed_alert_is_logged_and_refused(project, stdin):
@@ -112,6 +115,19 @@ def test_malformed_alert_is_logged_and_refused(project, stdin):
     assert done.returncode == hook.EXIT_MALFORMED
     assert "rejected alert" in log_text(project)
     assert worker_pids(project) == []
+
+
+@pytest.mark.parametrize(
+    "text, ns",
+    [
+        ("2026-01-01T00:00:00Z", 1767225600 * 10**9),
+        ("2026-01-01T00:00:00.000000001Z", 1767225600 * 10**9 + 1),
+        ("2026-01-01T00:00:00.5Z", 1767225600 * 10**9 + 500_000_000),
+        ("2026-01-01T01:00:00.123456789+01:00", 1767225600 * 10**9 + 123_456_789),
+    ],
+)
+def test_alert_time_keeps_kapacitors_nanoseconds(text, ns):
+    assert hook.alert_time_ns(text) == ns
 
 
 def test_bad_arguments_are_refused(project):
@@ -271,3 +287,37 @@ def test_damaged_store_is_logged_and_exits_with_its_code(project):
     assert run_hook(project, ["series", str(KEY)], alert()).returncode == 5
     assert "is unreadable" in log_text(project)
     assert worker_pids(project) == []
+
+
+def test_an_alert_already_retrained_for_is_not_retrained_again(project, monkeypatch):
+    """A burst can outlast a quick retrain: once the lock is free again, an alert no newer than the one
+    handed off starts nothing; a newer drift (a later bucket) does."""
+    spawned: list[SeriesKey] = []
+    monkeypatch.setattr(hook, "spawn_worker", lambda settings, key, fd: spawned.append(key) or 4242)
+    settings = Settings(model=ModelSettings(store=str(project / "models")))
+
+    def handle(when: str) -> int:
+        return hook.handle(["series", str(KEY)], io.StringIO(alert(when=when)), settings)
+
+    assert handle("2026-01-01T01:00:00.5Z") == 0
+    assert handle("2026-01-01T01:00:00.5Z") == 0
+    assert handle("2026-01-01T00:00:00Z") == 0
+    assert spawned == [KEY]
+    assert handle("2026-01-01T01:00:00.500000001Z") == 0
+    assert spawned == [KEY, KEY]
+
+
+def test_a_failed_retrain_lets_the_same_alert_retry(project, stalled_influx):
+    """The stand-in model cannot be loaded, so the worker fails and forgets the alert it served."""
+    env = {"CAPPLAN_INFLUXDB_URL": stalled_influx}
+    assert run_hook(project, ["series", str(KEY)], alert(), **env).returncode == 0
+    wait_for_log(project, r"retrain failed: ")
+    settings = Settings(model=ModelSettings(store=str(project / "models")))
+    deadline = time.monotonic() + 30
+    while (fd := hook.try_lock(hook.lock_path(settings, KEY))) is None:  # until the worker has exited
+        assert time.monotonic() < deadline, "worker still holds the lock"
+        time.sleep(0.05)
+    os.close(fd)
+    assert run_hook(project, ["series", str(KEY)], alert(), **env).returncode == 0
+    assert len(worker_pids(project)) == 2
+    assert "already retrained" not in log_text(project)
