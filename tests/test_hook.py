@@ -321,3 +321,27 @@ def test_a_failed_retrain_lets_the_same_alert_retry(project, stalled_influx):
     assert run_hook(project, ["series", str(KEY)], alert(), **env).returncode == 0
     assert len(worker_pids(project)) == 2
     assert "already retrained" not in log_text(project)
+
+
+def test_the_hook_imports_nothing_heavy_before_the_worker(project, stalled_influx):
+    """Kapacitor waits for the hook: pandas, numpy, keras, jax or the InfluxDB client would cost it
+    hundreds of milliseconds per alert, so none may load on the way to the spawned worker."""
+    probe = (
+        "import atexit, runpy, sys\n"
+        "heavy = {'pandas', 'numpy', 'keras', 'jax', 'influxdb', 'scipy', 'statsmodels', 'sklearn'}\n"
+        "atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules} & heavy)))\n"
+        "sys.argv = ['capplan-retrain', *sys.argv[1:]]\n"
+        "runpy.run_module('capplan.hook', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "series", str(KEY)],
+        input=alert(),
+        capture_output=True,
+        text=True,
+        cwd=project,
+        env=hook_env(project, CAPPLAN_INFLUXDB_URL=stalled_influx),
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(worker_pids(project)) == 1
+    assert done.stdout.strip() == "[]"
