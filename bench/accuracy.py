@@ -1,0 +1,197 @@
+"""Run every method on the same panels in one process and write a markdown table plus JSON.
+
+Usage: ``python -m bench.accuracy [--panel long|short|all] [--methods ...] [--output bench/results.md]``.
+Seconds are wall-clock fit+forecast per series; pin the process (``taskset -c 0``) for one-core figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench import data, metrics
+from bench.methods import METHODS, REFERENCES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Row:
+    panel: str
+    series: str
+    method: str
+    mase: float
+    smape: float
+    coverage: float
+    seconds: float
+    note: str
+
+
+def evaluate(panel: str, case: data.Case, method: str) -> Row:
+    """Fit+forecast one series with one method; a failure is a row of NaN naming the error."""
+    h = len(case.test)
+    actual = case.test.to_numpy(dtype=float)
+    started = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # reference libraries' deprecation chatter
+            pred = METHODS[method](case.train, h)
+    except Exception as exc:  # a method failing on a series is a result, not a crash of the run
+        log.warning("%s on %s failed: %s", method, case.name, exc)
+        nan = float("nan")
+        return Row(panel, case.name, method, nan, nan, nan, time.perf_counter() - started, f"failed: {exc}")
+    seconds = time.perf_counter() - started
+    return Row(
+        panel=panel,
+        series=case.name,
+        method=method,
+        mase=metrics.mase(case.train.to_numpy(dtype=float), actual, pred.yhat),
+        smape=metrics.smape(actual, pred.yhat),
+        coverage=metrics.coverage(actual, pred.lower, pred.upper),
+        seconds=seconds,
+        note=pred.note,
+    )
+
+
+def summarise(rows: list[Row], methods: list[str]) -> dict[str, dict[str, float]]:
+    """Mean and median of each figure per method (NaN rows, i.e. failures, left out and counted)."""
+    out = {}
+    for method in methods:
+        mine = [r for r in rows if r.method == method]
+        ok = [r for r in mine if np.isfinite(r.mase)]
+        figures: dict[str, float] = {"series": len(mine), "failed": len(mine) - len(ok)}
+        for key in ("mase", "smape", "coverage", "seconds"):
+            values = [getattr(r, key) for r in ok] or [float("nan")]
+            figures[f"mean_{key}"] = float(np.mean(values))
+            figures[f"median_{key}"] = float(statistics.median(values))
+        out[method] = figures
+    return out
+
+
+def capplan_ratio(summary: dict[str, dict[str, float]]) -> dict[str, float | str] | None:
+    """capplan's mean and median MASE over the best reference method's (by mean MASE)."""
+    refs = [m for m in REFERENCES if m in summary and np.isfinite(summary[m]["mean_mase"])]
+    if "capplan" not in summary or not refs:
+        return None
+    best = min(refs, key=lambda m: summary[m]["mean_mase"])
+    naive = [m for m in refs if m.startswith("snaive")]
+    best_naive = min(naive, key=lambda m: summary[m]["mean_mase"]) if naive else best
+    cap = summary["capplan"]
+    return {
+        "best_reference": best,
+        "mean_mase_ratio": cap["mean_mase"] / summary[best]["mean_mase"],
+        "median_mase_ratio": cap["median_mase"] / summary[best]["median_mase"],
+        "best_naive": best_naive,
+        "mean_mase_ratio_to_naive": cap["mean_mase"] / summary[best_naive]["mean_mase"],
+    }
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Run: {report['started']}, {report['seconds']:.0f} s, CPUs allowed: {report['cpus']}, "
+        f"Python {report['python']}",
+        "",
+    ]
+    for name, panel in report["panels"].items():
+        lines += [f"## Panel {name} (horizon {panel['horizon']} h)", ""]
+        lines += [f"Series ({len(panel['series'])}): " + ", ".join(panel["series"]), ""]
+        lines += [
+            "| method | mean MASE | median MASE | mean sMAPE % | median sMAPE % | mean coverage 95 "
+            "| mean s/series | median s/series | failed |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for method, s in panel["summary"].items():
+            lines.append(
+                f"| {method} | {s['mean_mase']:.3f} | {s['median_mase']:.3f} | {s['mean_smape']:.1f} "
+                f"| {s['median_smape']:.1f} | {s['mean_coverage']:.3f} | {s['mean_seconds']:.2f} "
+                f"| {s['median_seconds']:.2f} | {s['failed']:.0f} |"
+            )
+        ratio = panel.get("capplan_ratio")
+        if ratio:
+            lines += [
+                "",
+                f"capplan / best reference ({ratio['best_reference']}): "
+                f"mean MASE x{ratio['mean_mase_ratio']:.3f}, "
+                f"median MASE x{ratio['median_mase_ratio']:.3f}; capplan / {ratio['best_naive']}: "
+                f"mean MASE x{ratio['mean_mase_ratio_to_naive']:.3f}",
+            ]
+        lines += [
+            "",
+            "| series | method | MASE | sMAPE % | coverage | s | note |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in panel["rows"]:
+            lines.append(
+                f"| {r['series']} | {r['method']} | {r['mase']:.3f} | {r['smape']:.1f} | {r['coverage']:.3f} "
+                f"| {r['seconds']:.2f} | {r['note']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run(panels: list[str], methods: list[str], train_hours: int | None) -> dict:
+    started = time.time()
+    report: dict = {
+        "command": " ".join(shlex.quote(a) for a in ["python", "-m", "bench.accuracy", *sys.argv[1:]]),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+        "cpus": sorted(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "train_hours": train_hours,
+        "panels": {},
+    }
+    for name in panels:
+        cases = data.panel(name, train_hours=train_hours)
+        rows = []
+        for case in cases:
+            for method in methods:
+                row = evaluate(name, case, method)
+                log.info(
+                    "%s %s %s: MASE %.3f, %.2f s %s", name, case.name, method, row.mase, row.seconds, row.note
+                )
+                rows.append(row)
+        summary = summarise(rows, methods)
+        report["panels"][name] = {
+            "horizon": len(cases[0].test) if cases else 0,
+            "series": [c.name for c in cases],
+            "train_points": {c.name: len(c.train) for c in cases},
+            "interpolated_hours": {c.name: c.interpolated for c in cases},
+            "summary": summary,
+            "capplan_ratio": capplan_ratio(summary),
+            "rows": [asdict(r) for r in rows],
+        }
+    report["seconds"] = time.time() - started
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.accuracy", description=__doc__.splitlines()[0])
+    parser.add_argument("--panel", choices=["long", "short", "all"], default="all")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    parser.add_argument("--output", type=Path, default=Path("bench/results.md"))
+    parser.add_argument("--train-hours", type=int, help="keep only the newest N training hours (timing runs)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    panels = ["long", "short"] if args.panel == "all" else [args.panel]
+    report = run(panels, args.methods, args.train_hours)
+    args.output.write_text(markdown(report))
+    args.output.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    log.info("wrote %s and %s", args.output, args.output.with_suffix(".json"))
+
+
+if __name__ == "__main__":
+    main()
