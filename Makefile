@@ -32,9 +32,16 @@ lint: $(BIN)/capplan
 test: $(BIN)/capplan test-servers lint
 	$(BIN)/pytest
 
-bench: $(BIN)/capplan
-	$(BIN)/pip install -q -e '.[bench]'
-	$(BIN)/python -m bench.accuracy
+# The reference methods pin pandas < 3: they get their own environment.
+BENCH := .venv-bench/bin
+$(BENCH)/python: pyproject.toml setup.py
+	$(PYTHON) -m venv .venv-bench
+	$(BENCH)/pip install -q --upgrade pip
+	$(BENCH)/pip install -q -e '.[bench]'
+	touch $@
+
+bench: $(BENCH)/python
+	$(BENCH)/python -m bench.accuracy
 
 clean:
-	rm -rf $(VENV) demo-output build *.egg-info
+	rm -rf $(VENV) .venv-bench demo-output build *.egg-info

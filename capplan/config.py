@@ -8,17 +8,33 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from capplan.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("capplan.toml")
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration(text: str, where: str = "duration") -> timedelta:
+    """InfluxDB-style duration (``30s``, ``5m``, ``1h``, ``7d``, ``2w``), the form TICK users write.
+
+    Parsed here rather than by pandas, which reads ``m`` as minutes but deprecates ``d``."""
+    match = _DURATION.match(str(text))
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"{where}: {text!r} is not a duration like 30s, 5m, 1h, 7d or 2w")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
+
+
 ENV_PREFIX = "CAPPLAN_"
 
 
@@ -62,6 +78,10 @@ class ModelSettings:
     keep_versions: int = 5
     seed: int = 0
     lstm_epochs: int = 20
+
+    def __post_init__(self) -> None:
+        for name in ("interval", "history", "horizon", "retrain_window"):
+            duration(getattr(self, name), f"model.{name}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +127,13 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     series: tuple[SeriesSpec, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
+
+    def spec_for(self, measurement: str, field: str) -> SeriesSpec:
+        """The configured spec of a measurement's field, or the defaults for an ad-hoc series."""
+        for spec in self.series:
+            if (spec.measurement, spec.field) == (measurement, field):
+                return spec
+        return SeriesSpec(measurement=measurement, field=field)
 
 
 _SECTIONS: dict[str, type] = {

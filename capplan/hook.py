@@ -119,12 +119,7 @@ def series_of(argv: list[str], alert: dict[str, Any]) -> SeriesKey:
 def known(settings: Settings, key: SeriesKey) -> bool:
     from capplan.store import ModelStore
 
-    # Same spec lookup as capplan.pipeline.spec_for, which cannot be imported here (it loads pandas).
-    primary = next(
-        (s.primary_tag for s in settings.series if (s.measurement, s.field) == (key.measurement, key.field)),
-        "host",
-    )
-    return bool(ModelStore(Path(settings.model.store), primary_tag=primary).versions(key))
+    return bool(ModelStore.for_series(settings, key).versions(key))
 
 
 def try_lock(path: Path) -> int | None:

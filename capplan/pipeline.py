@@ -18,7 +18,7 @@ import pandas as pd
 
 from capplan import influx
 from capplan.capacity import CapacityAnswer, threshold_for, time_to_threshold
-from capplan.config import SeriesSpec, Settings
+from capplan.config import Settings, duration
 from capplan.errors import CapplanError, DataError
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
@@ -58,22 +58,8 @@ class FleetReport:
     failures: dict[SeriesKey, str] = field(default_factory=dict)
 
 
-def spec_for(settings: Settings, key: SeriesKey) -> SeriesSpec:
-    """The configured spec of a series' measurement and field, or the defaults for an ad-hoc one."""
-    for spec in settings.series:
-        if spec.measurement == key.measurement and spec.field == key.field:
-            return spec
-    return SeriesSpec(measurement=key.measurement, field=key.field)
-
-
-def store_for(settings: Settings, spec: SeriesSpec | None = None) -> ModelStore:
-    """The store; the spec's primary tag only shapes directory names, so any instance lists them all."""
-    primary_tag = spec.primary_tag if spec else SeriesSpec("", "").primary_tag
-    return ModelStore(Path(settings.model.store), primary_tag=primary_tag, keep=settings.model.keep_versions)
-
-
 def _step(settings: Settings) -> pd.Timedelta:
-    return pd.Timedelta(settings.model.interval)
+    return pd.Timedelta(duration(settings.model.interval))
 
 
 def _window_end(step: pd.Timedelta, now: pd.Timestamp | None) -> pd.Timestamp:
@@ -125,7 +111,7 @@ def train_series(
     from capplan import engine
 
     started = time.monotonic()
-    spec = spec_for(settings, key)
+    spec = settings.spec_for(key.measurement, key.field)
     client = client or influx.connect(settings.influxdb)
     step = _step(settings)
     end = _window_end(step, now)
@@ -135,12 +121,12 @@ def train_series(
         key,
         aggregate=spec.aggregate,
         every=step,
-        start=end - pd.Timedelta(settings.model.history),
+        start=end - pd.Timedelta(duration(settings.model.history)),
         end=end,
     )
     model = engine.fit(
         history,
-        pd.Timedelta(settings.model.horizon),
+        pd.Timedelta(duration(settings.model.horizon)),
         name=str(key),
         seed=settings.model.seed,
         step=step,
@@ -148,7 +134,7 @@ def train_series(
     )
     result = model.forecast()
     capacity = capacity_of(settings, key, history, result.frame)
-    version = store_for(settings, spec).save(key, _metadata_with_capacity(model.save, capacity))
+    version = ModelStore.for_series(settings, key).save(key, _metadata_with_capacity(model.save, capacity))
     points = _publish(settings, client, key, result.frame, model.model_name, capacity)
     log.info(
         "trained %s: %s v%d, validation MASE %.3f", key, model.model_name, version, model.validation_mase
@@ -168,12 +154,12 @@ def train_series(
 def load_model(settings: Settings, key: SeriesKey, version: int | None = None):
     from capplan.engine import SeriesModel
 
-    path, metadata = store_for(settings, spec_for(settings, key)).load(key, version)
+    path, metadata = ModelStore.for_series(settings, key).load(key, version)
     return SeriesModel.load(path, metadata), metadata
 
 
 def _recent(settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None) -> pd.Series:
-    spec = spec_for(settings, key)
+    spec = settings.spec_for(key.measurement, key.field)
     step = _step(settings)
     end = _window_end(step, now)
     return influx.read_series(
@@ -182,7 +168,7 @@ def _recent(settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None
         key,
         aggregate=spec.aggregate,
         every=step,
-        start=end - pd.Timedelta(settings.model.retrain_window),
+        start=end - pd.Timedelta(duration(settings.model.retrain_window)),
         end=end,
     )
 
@@ -218,8 +204,7 @@ def retrain(
     with a new forecast; otherwise the previous version and its forecast stay, and the result says so.
     """
     started = time.monotonic()
-    spec = spec_for(settings, key)
-    store = store_for(settings, spec)
+    store = ModelStore.for_series(settings, key)
     client = client or influx.connect(settings.influxdb)
     old, metadata = load_model(settings, key)
     version_before = int(metadata["version"])
@@ -275,7 +260,7 @@ def discover(
     for spec in settings.series:
         if (measurement and spec.measurement != measurement) or (field_name and spec.field != field_name):
             continue
-        lookback = pd.Timedelta(settings.model.history)
+        lookback = pd.Timedelta(duration(settings.model.history))
         for key in influx.discover_series(client, settings.influxdb, spec, lookback=lookback):
             if all(key.tag_dict.get(k) == v for k, v in (where or {}).items()):
                 keys.append(key)

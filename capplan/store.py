@@ -27,12 +27,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from capplan import __version__
+from capplan.config import Settings
 from capplan.errors import StoreError
 from capplan.serieskey import SeriesKey
 
@@ -125,6 +125,15 @@ class ModelStore:
         self.primary_tag = primary_tag
         self.keep = keep
 
+    @classmethod
+    def for_series(cls, settings: Settings, key: SeriesKey | None = None) -> ModelStore:
+        """The configured store; a series' spec only shapes its directory name (primary tag), so any
+        instance lists and loads every series whose spec is unchanged."""
+        spec = settings.spec_for(key.measurement, key.field) if key else settings.spec_for("", "")
+        return cls(
+            Path(settings.model.store), primary_tag=spec.primary_tag, keep=settings.model.keep_versions
+        )
+
     def series_dir(self, key: SeriesKey) -> Path:
         """``<primary>_<measurement>_<tag values and field>-<hash>``: readable like the original design,
         but safe for any tag value (no separators, no leading dots) and collision-free (the hash is of
@@ -211,7 +220,7 @@ class ModelStore:
                     field=key.field,
                     tags=key.tag_dict,
                     version=version,
-                    created=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
+                    created=datetime.now(UTC).isoformat(timespec="seconds"),
                     capplan_version=__version__,
                 )
                 (tmp / METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str))

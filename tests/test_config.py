@@ -76,3 +76,17 @@ def test_env_bool_and_missing_file(tmp_path):
     assert settings.influxdb.verify_ssl is False
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "absent.toml", env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("7d", 604800), ("2w", 1209600)]
+)
+def test_durations_in_influxdb_style(text, seconds):
+    from capplan.config import duration
+
+    assert duration(text).total_seconds() == seconds
+
+
+def test_bad_duration_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"model.horizon: '7 days' is not a duration like 30s"):
+        load_settings(_write(tmp_path, "[model]\nhorizon = '7 days'\n"), env={})

@@ -21,6 +21,7 @@ from capplan import alerts, hook, influx, pipeline
 from capplan.config import KapacitorSettings, LogSettings, ModelSettings, Settings
 from capplan.kapacitor import KapacitorClient
 from capplan.serieskey import SeriesKey
+from capplan.store import ModelStore
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -152,7 +153,9 @@ def run_loop(deployment, slack, key: SeriesKey, grouped: bool, capsys) -> None:
     expected = forecast_at(settings, key, pd.Timestamp.now(tz="UTC"))
 
     client = KapacitorClient(settings.kapacitor)
-    tasks = alerts.render(settings, pipeline.spec_for(settings, key), [key], grouped=grouped, every="1s")
+    tasks = alerts.render(
+        settings, settings.spec_for(key.measurement, key.field), [key], grouped=grouped, every="1s"
+    )
     alerts.define(client, tasks)
 
     # Real points that follow the forecast: no alert, no retrain.
@@ -171,7 +174,7 @@ def run_loop(deployment, slack, key: SeriesKey, grouped: bool, capsys) -> None:
     done = wait_log(settings, f"{key}: retrain done")
     log = retrain_log(settings)
     [handed_ms] = [float(m) for m in re.findall(r"handed to worker \d+ in (\d+) ms", log)]
-    assert pipeline.store_for(settings).load(key)[1]["version"] == 2
+    assert ModelStore.for_series(settings).load(key)[1]["version"] == 2
     new = influx.read_forecast(influx.connect(settings.influxdb), settings.influxdb, key)
     assert new.index[0] >= pd.Timestamp.now(tz="UTC").floor("h")
     with capsys.disabled():

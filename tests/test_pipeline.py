@@ -14,6 +14,7 @@ from capplan import influx, pipeline
 from capplan.config import ModelSettings, SeriesSpec, Settings, Threshold
 from capplan.errors import InfluxError, StoreError
 from capplan.serieskey import SeriesKey
+from capplan.store import ModelStore
 from tests import servers
 
 pytestmark = pytest.mark.servers
@@ -89,7 +90,7 @@ def test_train_discovers_fits_saves_and_writes_forecast_and_capacity(settings):
     assert capacity is not None and capacity.threshold == 75.0
     rows = list(client.query('SELECT * FROM "capacity_disk"').get_points())
     assert rows and rows[0]["path"] == "/var/lib/o'brien" and rows[0]["field"] == "used_percent"
-    _, metadata = pipeline.store_for(settings).load(DISK)
+    _, metadata = ModelStore.for_series(settings).load(DISK)
     assert metadata["capacity"]["threshold"] == 75.0
 
 
@@ -133,7 +134,7 @@ def test_influxdb_down_keeps_model_and_forecast(tmp_path):
         server.stop()
     with pytest.raises(InfluxError, match=f"InfluxDB unreachable at {server.url}"):
         pipeline.retrain(base, DISK, now=NOW)
-    path, metadata = pipeline.store_for(base).load(DISK)
+    path, metadata = ModelStore.for_series(base).load(DISK)
     assert metadata["version"] == 1 and path.is_dir()
     server = servers.start_influxdb(root)  # same data directory, new port
     try:

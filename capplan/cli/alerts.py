@@ -8,9 +8,10 @@ from collections import defaultdict
 
 import click
 
-from capplan import alerts, pipeline
+from capplan import alerts
 from capplan.cli.common import App, emit_table, pass_app, tag_filters
 from capplan.kapacitor import KapacitorClient
+from capplan.store import ModelStore
 from capplan.tick import RenderedTask
 
 
@@ -41,13 +42,13 @@ def _render(
     to the renderer so the exact-tag-set filters know all of its tag keys."""
     where = tag_filters(tags)
     by_spec = defaultdict(list)
-    for stored in pipeline.store_for(app.settings).list():
+    for stored in ModelStore.for_series(app.settings).list():
         by_spec[(stored.key.measurement, stored.key.field)].append(stored.key)
     tasks: list[RenderedTask] = []
     for (m, f), keys in sorted(by_spec.items()):
         if (measurement and m != measurement) or (field_name and f != field_name):
             continue
-        spec = pipeline.spec_for(app.settings, keys[0])
+        spec = app.settings.spec_for(keys[0].measurement, keys[0].field)
         if grouped:
             spec = dataclasses.replace(spec, where={**spec.where, **where})
             tasks += alerts.render(app.settings, spec, keys, grouped=True, every=every, period=period)

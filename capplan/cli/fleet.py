@@ -11,7 +11,9 @@ import pandas as pd
 
 from capplan import pipeline
 from capplan.cli.common import App, emit_table, pass_app, series_argument, tag_filters
+from capplan.config import duration
 from capplan.errors import CapplanError
+from capplan.store import ModelStore
 
 
 @click.command()
@@ -79,7 +81,7 @@ def retrain(app: App, series) -> None:
 def status(app: App, as_json: bool) -> None:
     """Per stored series: model, version, last trained, validation error, days to threshold."""
     rows = []
-    for stored in pipeline.store_for(app.settings).list():
+    for stored in ModelStore.for_series(app.settings).list():
         meta = stored.metadata
         capacity = meta.get("capacity") or {}
         seconds = capacity.get("seconds_to_threshold")
@@ -117,8 +119,8 @@ def plot(app: App, series, output: Path) -> None:
     forecast = influx.read_forecast(client, settings.influxdb, series)
     if forecast.empty:
         raise CapplanError(f"{series}: no forecast in pred_{series.measurement}; run `capplan train` first")
-    step = pd.Timedelta(settings.model.interval)
-    spec = pipeline.spec_for(settings, series)
+    step = pd.Timedelta(duration(settings.model.interval))
+    spec = settings.spec_for(series.measurement, series.field)
     end = forecast.index[0]
     history = influx.read_series(
         client,

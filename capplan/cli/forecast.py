@@ -10,7 +10,8 @@ import pandas as pd
 
 from capplan import engine
 from capplan.cli.common import App, pass_app, tag_filters
-from capplan.errors import CapplanError, DataError
+from capplan.config import duration
+from capplan.errors import CapplanError, ConfigError, DataError
 from capplan.forecast import to_series
 
 _input = click.option(
@@ -29,7 +30,7 @@ _csv_input = click.option(
 _time = click.option("--time-column", default="time", show_default=True, help="Column of timestamps.")
 _value = click.option("--value-column", help="Column of values (default: the only numeric column).")
 _horizon = click.option(
-    "--horizon", default="7D", show_default=True, help="Steps to forecast (N) or a duration (e.g. 7D, 48h)."
+    "--horizon", default="7d", show_default=True, help="Steps to forecast (N) or a duration (e.g. 7d, 48h)."
 )
 _seed = click.option("--seed", default=0, show_default=True, help="Random seed: same seed, same forecast.")
 
@@ -51,9 +52,9 @@ def _horizon_value(text: str) -> int | pd.Timedelta:
     if text.isdigit():
         return int(text)
     try:
-        return pd.Timedelta(text)
-    except ValueError as exc:
-        raise click.BadParameter(f"{text!r} is neither a step count nor a duration like 7D") from exc
+        return pd.Timedelta(duration(text, "--horizon"))
+    except ConfigError as exc:
+        raise click.BadParameter(f"{text!r} is neither a step count nor a duration like 7d or 48h") from exc
 
 
 @click.command("forecast")

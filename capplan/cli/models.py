@@ -6,8 +6,8 @@ import json
 
 import click
 
-from capplan import pipeline
 from capplan.cli.common import App, emit_table, pass_app, series_argument
+from capplan.store import ModelStore
 
 
 @click.group()
@@ -27,7 +27,7 @@ def list_models(app: App, as_json: bool) -> None:
             "model": s.metadata["model"]["id"],
             "directory": str(s.path),
         }
-        for s in pipeline.store_for(app.settings).list()
+        for s in ModelStore.for_series(app.settings).list()
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -41,7 +41,7 @@ def list_models(app: App, as_json: bool) -> None:
 @pass_app
 def show(app: App, series, version: int | None) -> None:
     """Metadata of a series' model (JSON): classification, candidates' scores, interval, versions."""
-    store = pipeline.store_for(app.settings, pipeline.spec_for(app.settings, series))
+    store = ModelStore.for_series(app.settings, series)
     path, metadata = store.load(series, version)
     versions = [v.version for v in store.versions(series)]
     click.echo(json.dumps({"directory": str(path), "versions": versions, **metadata}, indent=2, default=str))
@@ -53,5 +53,5 @@ def show(app: App, series, version: int | None) -> None:
 @pass_app
 def rollback(app: App, series, version: int) -> None:
     """Make VERSION the current model of SERIES (the newer versions are kept)."""
-    pipeline.store_for(app.settings, pipeline.spec_for(app.settings, series)).rollback(series, version)
+    ModelStore.for_series(app.settings, series).rollback(series, version)
     click.echo(f"{series}: current version is now {version}")
