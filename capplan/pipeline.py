@@ -111,25 +111,14 @@ def train_series(
     from capplan import engine
 
     started = time.monotonic()
-    spec = settings.spec_for(key.measurement, key.field)
     client = client or influx.connect(settings.influxdb)
-    step = _step(settings)
-    end = _window_end(step, now)
-    history = influx.read_series(
-        client,
-        settings.influxdb,
-        key,
-        aggregate=spec.aggregate,
-        every=step,
-        start=end - pd.Timedelta(duration(settings.model.history)),
-        end=end,
-    )
+    history = read_history(settings, client, key, pd.Timedelta(duration(settings.model.history)), now=now)
     model = engine.fit(
         history,
         pd.Timedelta(duration(settings.model.horizon)),
         name=str(key),
         seed=settings.model.seed,
-        step=step,
+        step=_step(settings),
         lstm_epochs=settings.model.lstm_epochs,
     )
     result = model.forecast()
@@ -158,19 +147,27 @@ def load_model(settings: Settings, key: SeriesKey, version: int | None = None):
     return SeriesModel.load(path, metadata), metadata
 
 
-def _recent(settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None) -> pd.Series:
-    spec = settings.spec_for(key.measurement, key.field)
+def read_history(
+    settings: Settings,
+    client,
+    key: SeriesKey,
+    span: pd.Timedelta,
+    *,
+    end: pd.Timestamp | None = None,
+    now: pd.Timestamp | None = None,
+) -> pd.Series:
+    """The series as its model sees it (configured aggregate at the model interval) over [end - span,
+    end); ``end`` defaults to the end of the last complete bucket before ``now``."""
     step = _step(settings)
-    end = _window_end(step, now)
+    end = _window_end(step, now) if end is None else end
+    aggregate = settings.spec_for(key.measurement, key.field).aggregate
     return influx.read_series(
-        client,
-        settings.influxdb,
-        key,
-        aggregate=spec.aggregate,
-        every=step,
-        start=end - pd.Timedelta(duration(settings.model.retrain_window)),
-        end=end,
+        client, settings.influxdb, key, aggregate=aggregate, every=step, start=end - span, end=end
     )
+
+
+def _recent(settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None) -> pd.Series:
+    return read_history(settings, client, key, pd.Timedelta(duration(settings.model.retrain_window)), now=now)
 
 
 def refresh_forecast(

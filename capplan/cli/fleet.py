@@ -119,18 +119,8 @@ def plot(app: App, series, output: Path) -> None:
     forecast = influx.read_forecast(client, settings.influxdb, series)
     if forecast.empty:
         raise CapplanError(f"{series}: no forecast in pred_{series.measurement}; run `capplan train` first")
-    step = pd.Timedelta(duration(settings.model.interval))
-    spec = settings.spec_for(series.measurement, series.field)
-    end = forecast.index[0]
-    history = influx.read_series(
-        client,
-        settings.influxdb,
-        series,
-        aggregate=spec.aggregate,
-        every=step,
-        start=end - 3 * (forecast.index[-1] - forecast.index[0]) - step,
-        end=end,
-    ).dropna()
+    span = 3 * (forecast.index[-1] - forecast.index[0]) + pd.Timedelta(duration(settings.model.interval))
+    history = pipeline.read_history(settings, client, series, span, end=forecast.index[0]).dropna()
     capacity = pipeline.capacity_of(settings, series, history, forecast) if len(history) else None
     plot_forecast(history, forecast, output, title=str(series), capacity=capacity)
     click.echo(str(output))
