@@ -7,12 +7,14 @@ Seconds are wall-clock fit+forecast per series; pin the process (``taskset -c 0`
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import logging
 import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -25,6 +27,10 @@ from bench import data, metrics
 from bench.methods import METHODS, REFERENCES
 
 log = logging.getLogger(__name__)
+
+# The figures depend on these: pandas and the reference libraries differ between the main venv and the
+# bench one (statsforecast pins pandas < 3), and Prophet's numbers move with pandas.
+LIBRARIES = ("numpy", "pandas", "statsforecast", "prophet", "keras", "jax")
 
 
 @dataclass(frozen=True)
@@ -98,13 +104,33 @@ def capplan_ratio(summary: dict[str, dict[str, float]]) -> dict[str, float | str
     }
 
 
+def versions() -> dict[str, str]:
+    """Installed version of each library the results depend on, and the capplan checkout's commit."""
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    git = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found["capplan commit"] = git.stdout.strip() or "unknown (not a git checkout)"
+    return found
+
+
 def markdown(report: dict) -> str:
     lines = [
         "# Benchmark results",
         "",
         f"Command: `{report['command']}`  ",
         f"Run: {report['started']}, {report['seconds']:.0f} s, CPUs allowed: {report['cpus']}, "
-        f"Python {report['python']}",
+        f"Python {report['python']}  ",
+        "Versions: " + ", ".join(f"{name} {version}" for name, version in report["versions"].items()),
         "",
     ]
     for name, panel in report["panels"].items():
@@ -151,6 +177,7 @@ def run(panels: list[str], methods: list[str], train_hours: int | None) -> dict:
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
         "cpus": sorted(os.sched_getaffinity(0)),
         "python": platform.python_version(),
+        "versions": versions(),
         "train_hours": train_hours,
         "panels": {},
     }
