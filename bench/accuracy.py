@@ -138,13 +138,14 @@ def markdown(report: dict) -> str:
         lines += [f"Series ({len(panel['series'])}): " + ", ".join(panel["series"]), ""]
         lines += [
             "| method | mean MASE | median MASE | mean sMAPE % | median sMAPE % | mean coverage 95 "
-            "| mean s/series | median s/series | failed |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| median coverage 95 | mean s/series | median s/series | failed |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for method, s in panel["summary"].items():
             lines.append(
                 f"| {method} | {s['mean_mase']:.3f} | {s['median_mase']:.3f} | {s['mean_smape']:.1f} "
-                f"| {s['median_smape']:.1f} | {s['mean_coverage']:.3f} | {s['mean_seconds']:.2f} "
+                f"| {s['median_smape']:.1f} | {s['mean_coverage']:.3f} | {s['median_coverage']:.3f} "
+                f"| {s['mean_seconds']:.2f} "
                 f"| {s['median_seconds']:.2f} | {s['failed']:.0f} |"
             )
         ratio = panel.get("capplan_ratio")
