@@ -34,8 +34,16 @@ from capplan.series import PreparedSeries, prepare
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-SEASONAL_CANDIDATES = ("snaive", "profile", "mstl", "lstm", "ensemble")
+SEASONAL_CANDIDATES = ("snaive", "profile", "profile6", "profile_slow", "mstl", "lstm", "ensemble")
 TREND_CANDIDATES = ("snaive", "linear")
+# Candidate id -> (model name, constructor keywords), for ids that are a tuned variant of a model. On
+# dev origins before the benchmark's held-out weeks, profiles over 6 cycles (steadier shape) and with a
+# level over two short periods (steadier level) won on different series than the default profile.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "profile6": ("profile", {"cycles": 6}),
+    "profile_slow": ("profile", {"level_periods": 2}),
+}
+SEASONAL_ONLY = ("profile", "profile6", "profile_slow", "mstl", "lstm")
 ENSEMBLE_SIZE = 3
 MIN_CYCLES = 3  # a period is modelled only with this many cycles in the data
 TAIL_CYCLES = 4  # cycles of the longest period kept with the model for updates (the profile's window)
@@ -236,7 +244,10 @@ def fit(
     ctx = FitContext(periods=periods, horizon=h, steps_per_day=prepared.steps_per_day, seed=seed)
     season = min(periods) if periods else 1
     plan = backtest.plan(y, h, min_train=max(2 * max(periods, default=1), 12), season=season, name=name)
-    models = _candidates(candidates, ctx, lstm_epochs, len(y))
+    wanted = (
+        list(SEASONAL_CANDIDATES if periods else TREND_CANDIDATES) if candidates is None else list(candidates)
+    )
+    models = _candidates(wanted, ctx, lstm_epochs, len(y))
     forecasts: dict[str, np.ndarray] = {}
     scores: dict[str, float] = {}
     for cid, model in models.items():
@@ -253,18 +264,17 @@ def fit(
         raise ModelError(f"series {name!r}: no seasonal naive could be backtested; query more history")
     floor_id = min(naives, key=lambda c: scores[c])
     floor = scores[floor_id]
-    beating = sorted(
-        (c for c in forecasts if not c.startswith("snaive") and scores[c] < floor), key=scores.get
-    )
-    if (candidates is None or "ensemble" in candidates) and len(beating) >= 2:
-        members = beating[:ENSEMBLE_SIZE]
+    # The best few, the floor included: averaging a profile with the naive it refines also helps.
+    best = sorted((c for c in forecasts if not c.startswith("snaive") or c == floor_id), key=scores.get)
+    members = best[:ENSEMBLE_SIZE]
+    if "ensemble" in wanted and len(members) >= 2:
         forecasts["ensemble"] = np.mean([forecasts[c] for c in members], axis=0)
         scores["ensemble"] = plan.mase(y, forecasts["ensemble"])
         models["ensemble"] = Ensemble.of([models[c] for c in members])
     winner = min(forecasts, key=lambda c: scores[c])  # candidates that failed have no forecasts
     if winner != floor_id and not scores[winner] < floor:
         winner = floor_id
-    why = _why(winner, scores, floor_id, models)
+    why = _why(winner, scores, floor_id, members if winner == "ensemble" else [])
     lower, upper = intervals.error_quantiles(plan.actuals(y) - forecasts[winner])
     chosen = models[winner].fit(y, ctx)  # backtests fitted twins: this instance is still unfitted
     log.info("series %r: %s in %.2f s (%s)", name, winner, time.perf_counter() - started, why)
@@ -286,21 +296,19 @@ def fit(
     )
 
 
-def _candidates(
-    names: Sequence[str] | None, ctx: FitContext, lstm_epochs: int, n: int
-) -> dict[str, Forecaster]:
+def _candidates(wanted: Sequence[str], ctx: FitContext, lstm_epochs: int, n: int) -> dict[str, Forecaster]:
     """Candidate id -> unfitted model. Seasonal naive is always in, with every period and the day: it
     is the floor."""
-    wanted = list(SEASONAL_CANDIDATES if ctx.periods else TREND_CANDIDATES) if names is None else list(names)
     models: dict[str, Forecaster] = {}
     day = round(ctx.steps_per_day)
     floors = set(ctx.periods or (1,)) | ({day} if day >= 2 and MIN_CYCLES * day <= n else set())
     for p in sorted(floors):
         models[f"snaive{p}"] = SeasonalNaive(period=p)
     for cid in wanted:
-        if cid in ("snaive", "ensemble") or (cid in ("profile", "mstl", "lstm") and not ctx.periods):
+        if cid in ("snaive", "ensemble") or (cid in SEASONAL_ONLY and not ctx.periods):
             continue
-        models[cid] = build(cid, {"epochs": lstm_epochs} if cid == "lstm" else {})
+        kind, params = VARIANTS.get(cid, (cid, {"epochs": lstm_epochs} if cid == "lstm" else {}))
+        models[cid] = build(kind, params)
     return models
 
 
@@ -332,15 +340,13 @@ def _member_names(model: Forecaster) -> list[str]:
     return [m.name for m in model.models] if isinstance(model, Ensemble) else [model.name]
 
 
-def _why(winner: str, scores: dict[str, float], floor_id: str, models: dict[str, Forecaster]) -> str:
+def _why(winner: str, scores: dict[str, float], floor_id: str, members: list[str]) -> str:
     ranked = ", ".join(
         f"{c} {s:.3f}" for c, s in sorted(scores.items(), key=lambda kv: (np.isnan(kv[1]), kv[1]))
     )
     if winner == floor_id:
         return f"no candidate beat seasonal naive ({floor_id}) in the backtest; ranking: {ranked}"
-    extra = ""
-    if winner == "ensemble":
-        extra = f" (mean of {', '.join(m.name for m in models['ensemble'].models)})"
+    extra = f" (mean of {', '.join(members)})" if members else ""
     return (
         f"lowest backtest MASE at the forecast horizon{extra}, beating {floor_id} "
         f"{scores[floor_id]:.3f}; ranking: {ranked}"

@@ -159,3 +159,20 @@ def test_update_after_a_long_outage_drops_the_stale_tail(seasonal_model):
     later = hourly(1344 + 24 * 30).iloc[-400:]
     updated = seasonal_model.update(later)
     assert updated.last_observed == later.index[-1]
+
+
+def test_profile_variants_compete_and_round_trip_by_id(tmp_path):
+    model = engine.fit(hourly(), 48, name="cpu", candidates=["profile", "profile6", "profile_slow"])
+    assert {"profile", "profile6", "profile_slow"} <= set(model.scores)
+    metadata = json.loads(json.dumps(model.save(tmp_path)))
+    loaded = engine.SeriesModel.load(tmp_path, metadata)
+    assert loaded.model_name == model.model_name
+    pd.testing.assert_frame_equal(loaded.forecast().frame, model.forecast().frame)
+
+
+def test_ensemble_why_names_its_member_candidates():
+    model = engine.fit(hourly(), 48, name="cpu", candidates=["profile", "profile6", "mstl", "ensemble"])
+    assert model.model_name == "ensemble"
+    members = model.why.split("(mean of ")[1].split(")")[0].split(", ")
+    assert sorted(members) == ["mstl", "profile", "profile6"]
+    assert model.scores["ensemble"] == model.validation_mase < min(model.scores[m] for m in members)
