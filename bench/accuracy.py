@@ -112,15 +112,24 @@ def versions() -> dict[str, str]:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             found[name] = "not installed"
-    git = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=Path(__file__).resolve().parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    found["capplan commit"] = git.stdout.strip() or "unknown (not a git checkout)"
+    found["capplan commit"] = _capplan_commit()
     return found
+
+
+def _capplan_commit() -> str:
+    """HEAD of the checkout, marked when capplan/ itself differs from it (other files may: the tree
+    is shared, so ``git describe --dirty`` would say little about the code measured)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False).stdout
+
+    head = git("rev-parse", "--short", "HEAD").strip()
+    if not head:
+        return "unknown (not a git checkout)"
+    return (
+        f"{head} + uncommitted changes in capplan/" if git("status", "--porcelain", "--", "capplan") else head
+    )
 
 
 def markdown(report: dict) -> str:

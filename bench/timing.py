@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bench import data
+from bench.accuracy import versions
 
 if TYPE_CHECKING:
     from capplan.models.base import FitContext
@@ -100,11 +101,13 @@ def main(argv: list[str] | None = None) -> None:
     trio_update_seconds(cases[0].train.to_numpy(dtype=float), first.ctx)  # compiles the update graph
     rows = [measure(case) for case in cases]
     cpus = sorted(os.sched_getaffinity(0))
+    found = versions()
     lines = [
         "# capplan fit timing",
         "",
         f"Command: `taskset -c 0 python -m bench.timing`; CPUs allowed: {cpus}; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  ",
+        "Versions: " + ", ".join(f"{name} {version}" for name, version in found.items()) + "  ",
         f"Cold first fit in the process ({cases[0].name}, imports and compilation included): {cold:.2f} s",
         "",
         "| series | points | winner | fit s (all candidates + backtest) | of which LSTM trios s "
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     args.output.write_text("\n".join(lines) + "\n")
     args.output.with_suffix(".json").write_text(
-        json.dumps({"cpus": cpus, "cold_fit_seconds": cold, "rows": rows}, indent=1)
+        json.dumps({"cpus": cpus, "versions": found, "cold_fit_seconds": cold, "rows": rows}, indent=1)
     )
     log.info("wrote %s", args.output)
 
