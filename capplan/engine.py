@@ -354,11 +354,13 @@ def _why(winner: str, scores: dict[str, float], floor_id: str, members: list[str
     )
     if winner == floor_id:
         return f"no candidate beat seasonal naive ({floor_id}) in the backtest; ranking: {ranked}"
-    extra = f" (mean of {', '.join(members)})" if members else ""
-    lead = "lowest backtest MASE at the forecast horizon"
+    mean = f" (mean of {', '.join(members)})" if members else ""
+    lead = f"lowest backtest MASE at the forecast horizon{mean}"
     if winner != best:
-        lead = f"ensemble preferred: backtest MASE within {ENSEMBLE_MARGIN:.0%} of the best single ({best})"
-    return f"{lead}{extra}, beating {floor_id} {scores[floor_id]:.3f}; ranking: {ranked}"
+        lead = (
+            f"ensemble{mean} within {ENSEMBLE_MARGIN:.0%} of the best single candidate {best}: the safer bet"
+        )
+    return f"{lead}, beating {floor_id} {scores[floor_id]:.3f}; ranking: {ranked}"
 
 
 def _steps(horizon: int | pd.Timedelta, prepared: PreparedSeries) -> int:
