@@ -200,9 +200,15 @@ def retrain(
     Only if the update is no worse is the model updated on the whole window and saved as a new version
     with a new forecast; otherwise the previous version and its forecast stay, and the result says so.
     """
-    started = time.monotonic()
     store = ModelStore.for_series(settings, key)
-    client = client or influx.connect(settings.influxdb)
+    with store.lock(key):  # load -> compare -> save as one step: a concurrent train waits
+        return _retrain_locked(settings, key, store, client or influx.connect(settings.influxdb), now)
+
+
+def _retrain_locked(
+    settings: Settings, key: SeriesKey, store: ModelStore, client, now: pd.Timestamp | None
+) -> RetrainResult:
+    started = time.monotonic()
     old, metadata = load_model(settings, key)
     version_before = int(metadata["version"])
     recent = _recent(settings, client, key, now).dropna()

@@ -111,6 +111,26 @@ def test_retrain_on_drift_saves_a_new_version_and_forecast(settings):
     assert new_run["yhat"].mean() > 45  # follows the jump (old level ~30)
 
 
+def test_retrain_that_validates_worse_keeps_the_previous_model_and_forecast(settings):
+    """A transient ramp just before the hold-out day misleads the update; the hold-out day is back on the
+    old line, so the stored model's forecast wins and nothing is replaced."""
+    last = NOW.floor("h") - pd.Timedelta("1h")
+    trained_until = last - pd.Timedelta("7D")
+    base = 50 + 0.05 * np.arange(28 * 24)
+    _history(DISK, base[: 21 * 24], trained_until, settings.influxdb)
+    pipeline.train_series(settings, DISK, now=trained_until + pd.Timedelta("1h"))
+    client = influx.connect(settings.influxdb)
+    forecast_before = influx.read_forecast(client, settings.influxdb, DISK)
+    recent = base[21 * 24 :].copy()
+    recent[-60:-24] += np.linspace(0, 20, 36)  # a burst of writes, cleaned up before the last day
+    _history(DISK, recent, last, settings.influxdb)
+    result = pipeline.retrain(settings, DISK, now=NOW)
+    assert result.kept_previous and result.mae_after > result.mae_before, result
+    assert (result.version_before, result.version_after, result.forecast_points) == (1, 1, 0)
+    assert ModelStore.for_series(settings, DISK).load(DISK)[1]["version"] == 1
+    pd.testing.assert_frame_equal(influx.read_forecast(client, settings.influxdb, DISK), forecast_before)
+
+
 def test_retrain_unknown_series_is_a_store_error(settings):
     with pytest.raises(StoreError, match="run `capplan train` first"):
         pipeline.retrain(settings, SeriesKey.of("cpu", "usage_user", {"host": "ghost"}), now=NOW)
