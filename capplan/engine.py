@@ -240,10 +240,18 @@ def fit(
     h = _steps(horizon, prepared)
     classification = classify(y, prepared.steps_per_day)
     periods = tuple(p for p in classification.periods if MIN_CYCLES * p <= len(y))
-    if classification.seasonal and not periods:
-        raise DataError(
-            f"series {name!r}: {len(y)} points hold fewer than {MIN_CYCLES} cycles of its period "
-            f"{classification.periods[0]}; query at least {MIN_CYCLES * classification.periods[0]} points"
+    # A period without enough cycles cannot be estimated; the series is still forecast, by the models
+    # that need no period (and the daily naive floor), rather than refused.
+    unmodelled = [p for p in classification.periods if p not in periods]
+    if unmodelled:
+        log.warning(
+            "series %r: period %s has fewer than %d cycles in %d points; modelled without it "
+            "(query at least %d points to use it)",
+            name,
+            unmodelled,
+            MIN_CYCLES,
+            len(y),
+            MIN_CYCLES * max(unmodelled),
         )
     ctx = FitContext(periods=periods, horizon=h, steps_per_day=prepared.steps_per_day, seed=seed)
     season = min(periods) if periods else 1
@@ -283,6 +291,8 @@ def fit(
     if winner != floor_id and not scores[winner] < floor:
         winner = floor_id
     why = _why(winner, scores, floor_id, members if winner == "ensemble" else [], best_single)
+    if unmodelled:
+        why += f"; period {unmodelled} not modelled: fewer than {MIN_CYCLES} cycles in {len(y)} points"
     lower, upper = intervals.error_quantiles(plan.actuals(y) - forecasts[winner])
     chosen = models[winner].fit(y, ctx)  # backtests fitted twins: this instance is still unfitted
     log.info("series %r: %s in %.2f s (%s)", name, winner, time.perf_counter() - started, why)

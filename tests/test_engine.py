@@ -116,6 +116,17 @@ def test_too_short_for_the_period_is_refused():
     assert "query" in str(info.value) or "needs" in str(info.value)
 
 
+def test_period_without_three_cycles_is_left_out_not_refused():
+    t = np.arange(260)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 100) + np.random.default_rng(3).normal(0, 0.5, len(t))
+    series = pd.Series(y, index=pd.date_range("2024-01-01", periods=len(t), freq="1h", tz="UTC"))
+    model = engine.fit(series, 24, name="odd-period", candidates=STATISTICAL)
+    (period,) = model.classification.periods
+    assert abs(period - 100) <= 2 and model.ctx.periods == ()
+    assert f"period [{period}] not modelled: fewer than 3 cycles in 260 points" in model.why
+    assert len(model.forecast().frame) == 24
+
+
 def test_horizon_too_long_for_the_history():
     with pytest.raises(DataError, match="horizon"):
         engine.fit(hourly(400), 300, name="cpu", candidates=STATISTICAL)
