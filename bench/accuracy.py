@@ -134,7 +134,8 @@ def _capplan_commit() -> str:
 
 def markdown(report: dict) -> str:
     lines = [
-        "# Benchmark results",
+        "# Benchmark results"
+        + (" (dev split: earlier windows, for tuning)" if report.get("split") == "dev" else ""),
         "",
         f"Command: `{report['command']}`  ",
         f"Run: {report['started']}, {report['seconds']:.0f} s, CPUs allowed: {report['cpus']}, "
@@ -188,7 +189,7 @@ def warm_up(case: data.Case, methods: list[str]) -> dict[str, float]:
     return {method: evaluate("warm-up", case, method).seconds for method in methods}
 
 
-def run(panels: list[str], methods: list[str], train_hours: int | None) -> dict:
+def run(panels: list[str], methods: list[str], train_hours: int | None, split: str = "test") -> dict:
     started = time.time()
     report: dict = {
         "command": " ".join(shlex.quote(a) for a in ["python", "-m", "bench.accuracy", *sys.argv[1:]]),
@@ -197,10 +198,11 @@ def run(panels: list[str], methods: list[str], train_hours: int | None) -> dict:
         "python": platform.python_version(),
         "versions": versions(),
         "train_hours": train_hours,
+        "split": split,
         "panels": {},
     }
     for name in panels:
-        cases = data.panel(name, train_hours=train_hours)
+        cases = data.panel(name, train_hours=train_hours, split=split)
         if cases and "first_call_seconds" not in report:
             report["first_call_seconds"] = warm_up(cases[0], methods)
         rows = []
@@ -231,10 +233,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--output", type=Path, default=Path("bench/results.md"))
     parser.add_argument("--train-hours", type=int, help="keep only the newest N training hours (timing runs)")
+    parser.add_argument(
+        "--split",
+        choices=["test", "dev"],
+        default="test",
+        help="test: the held-out windows; dev: earlier windows of the same length, for tuning",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     panels = ["long", "short"] if args.panel == "all" else [args.panel]
-    report = run(panels, args.methods, args.train_hours)
+    report = run(panels, args.methods, args.train_hours, args.split)
     args.output.write_text(markdown(report))
     args.output.with_suffix(".json").write_text(json.dumps(report, indent=1))
     log.info("wrote %s and %s", args.output, args.output.with_suffix(".json"))

@@ -21,6 +21,10 @@ LONG_HOLDOUT = 168
 SHORT_HOLDOUT = 48
 SHORT_MIN_HOURS = 13 * 24  # the ~14-day AWS CloudWatch files; excludes the 4.3-day iio NetworkIn
 AWS_GROUP = "realAWSCloudwatch"
+# The dev split: origins strictly before the held-out window, one horizon apart, for choosing capplan's
+# settings without looking at the held-out weeks. Each origin keeps at least this much training data.
+DEV_ORIGINS = 8
+DEV_MIN_TRAIN = {"long": LONG_MIN_HOURS, "short": 7 * 24}
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,16 @@ def groups(data_dir: Path = DATA_DIR) -> dict[str, str]:
     return {Path(key).name: key.split("/")[0] for key in windows}
 
 
-def panel(which: str, data_dir: Path = DATA_DIR, train_hours: int | None = None) -> list[Case]:
+def panel(
+    which: str, data_dir: Path = DATA_DIR, train_hours: int | None = None, split: str = "test"
+) -> list[Case]:
     """The ``long`` panel (>= 3 weeks, last 168 h held out) or the ``short`` one (14-day AWS, last 48 h).
 
-    ``train_hours`` keeps only the newest training hours (for the fixed-size timing run)."""
+    ``split="dev"`` gives, instead of the held-out window, up to DEV_ORIGINS earlier windows of the
+    same length ending where the next begins (the newest ends where the held-out one starts), named
+    ``series@-k``. ``train_hours`` keeps only the newest training hours (for the fixed-size timing run)."""
+    if split not in ("test", "dev"):
+        raise ValueError(f"unknown split {split!r}; use test or dev")
     group_of = groups(data_dir)
     cases = []
     for path in sorted(data_dir.glob("*.csv")):
@@ -65,9 +75,22 @@ def panel(which: str, data_dir: Path = DATA_DIR, train_hours: int | None = None)
             holdout = SHORT_HOLDOUT
         else:
             raise ValueError(f"unknown panel {which!r}; use long or short")
-        train = values.iloc[:-holdout]
-        if train_hours is not None:
-            train = train.iloc[-train_hours:]
-        cases.append(Case(name=path.stem, train=train, test=values.iloc[-holdout:], interpolated=missing))
+        if split == "test":
+            cases.append(_case(path.stem, values, len(values) - holdout, holdout, missing, train_hours))
+            continue
+        for k in range(1, DEV_ORIGINS + 1):
+            end = len(values) - (k + 1) * holdout
+            if end < DEV_MIN_TRAIN[which]:
+                break
+            cases.append(_case(f"{path.stem}@-{k}", values, end, holdout, missing, train_hours))
     log.info("panel %s: %d series", which, len(cases))
     return cases
+
+
+def _case(
+    name: str, values: pd.Series, end: int, holdout: int, missing: int, train_hours: int | None
+) -> Case:
+    train = values.iloc[:end]
+    if train_hours is not None:
+        train = train.iloc[-train_hours:]
+    return Case(name=name, train=train, test=values.iloc[end : end + holdout], interpolated=missing)
