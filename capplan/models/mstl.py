@@ -20,6 +20,13 @@ from statsmodels.tsa.seasonal import MSTL, STL
 from capplan.errors import ModelError
 from capplan.models.base import FitContext, Forecaster
 
+# The forecast repeats the seasonal components' last cycle, which is where STL's seasonal smoother sits
+# at the edge of the data. A locally constant smoother (degree 0, as R's and statsforecast's mstl use)
+# keeps that edge cycle steady; the statsmodels default, locally linear, extrapolates it: on the
+# benchmark's dev windows (long panel) the candidate alone went from mean MASE 1.45 to 1.39.
+SEASONAL_DEG = 0
+SEASONAL_WINDOW = 11  # MSTL's own default for its first period (7 + 4 * 1)
+
 
 class MstlEts(Forecaster):
     """Seasonal components repeated from their last cycle + damped Holt trend of the adjusted series."""
@@ -50,9 +57,11 @@ class MstlEts(Forecaster):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             if len(periods) == 1:
-                seasonal = STL(y, period=periods[0]).fit().seasonal[:, None]
+                stl = STL(y, period=periods[0], seasonal=SEASONAL_WINDOW, seasonal_deg=SEASONAL_DEG)
+                seasonal = stl.fit().seasonal[:, None]
             else:
-                seasonal = np.asarray(MSTL(y, periods=periods, iterate=1).fit().seasonal).reshape(len(y), -1)
+                mstl = MSTL(y, periods=periods, iterate=1, stl_kwargs={"seasonal_deg": SEASONAL_DEG})
+                seasonal = np.asarray(mstl.fit().seasonal).reshape(len(y), -1)
             adjusted = y - seasonal.sum(axis=1)
             trend = ExponentialSmoothing(adjusted, trend="add", damped_trend=True).fit()
             self._trend = np.asarray(trend.forecast(max(ctx.horizon, 1)), dtype=float)
