@@ -197,7 +197,9 @@ def write_points(client: InfluxDBClient, settings: InfluxSettings, points: list[
 def write_forecast(
     client: InfluxDBClient, settings: InfluxSettings, key: SeriesKey, frame: pd.DataFrame, model: str
 ) -> int:
-    """Write ``pred_<measurement>`` points (series tags + ``model``), then retire the old run's leftovers.
+    """Write ``pred_<measurement>`` points (series tags + ``field`` + ``model``), then retire the old
+    run's leftovers. The ``field`` tag keeps two fields of one measurement (usage_user, usage_system
+    of one host) from overwriting each other's forecasts.
 
     Points are overwritten one by one (same series, same time). Only after the write succeeded are the
     old run's points removed: those beyond the new horizon, and those in the new range that carry another
@@ -210,7 +212,7 @@ def write_forecast(
     if frame.empty:
         raise ValueError(f"{key}: empty forecast; nothing to write (the stored forecast is left as it is)")
     measurement = f"pred_{key.measurement}"
-    tags = {**key.tag_dict, "model": model}
+    tags = {**_forecast_tags(key), "model": model}
     times = frame.index.tz_convert("UTC") if frame.index.tz is not None else frame.index.tz_localize("UTC")
     points = [
         {
@@ -226,7 +228,7 @@ def write_forecast(
         for t, row in zip(times, frame.itertuples(index=False), strict=True)
     ]
     write_points(client, settings, points)
-    exact = _series_filter(client, settings, measurement, key.tag_dict, ignore=("model",))
+    exact = _series_filter(client, settings, measurement, _forecast_tags(key), ignore=("model",))
     target = q.ident(measurement)
     first, last = q.time_literal(times[0]), q.time_literal(times[-1])
     beyond_horizon = [*exact, f"time > {last}"]
@@ -250,7 +252,7 @@ def read_forecast(
     what happened); ``since`` (e.g. the last training time) leaves them out."""
     measurement = f"pred_{key.measurement}"
     columns = ["yhat", "yhat_lower", "yhat_upper"]
-    exact = _series_filter(client, settings, measurement, key.tag_dict, ignore=("model",))
+    exact = _series_filter(client, settings, measurement, _forecast_tags(key), ignore=("model",))
     source = q.source(settings.database, settings.retention_policy, measurement)
     if since is not None:
         exact.append(f"time >= {q.time_literal(since)}")
@@ -260,6 +262,11 @@ def read_forecast(
     rows = list(_run(client, settings, query).get_points())
     index = pd.DatetimeIndex(pd.to_datetime([r["time"] for r in rows], unit="ns", utc=True), name="time")
     return pd.DataFrame({c: [float(r[c]) for r in rows] for c in columns}, index=index).sort_index()
+
+
+def _forecast_tags(key: SeriesKey) -> dict[str, str]:
+    """Tags of a series' points in capplan's own measurements: its tags plus the field forecast."""
+    return {**key.tag_dict, "field": key.field}
 
 
 def write_capacity(
@@ -277,7 +284,7 @@ def write_capacity(
         [
             {
                 "measurement": f"capacity_{key.measurement}",
-                "tags": {**key.tag_dict, "field": key.field},
+                "tags": _forecast_tags(key),
                 "time": int(pd.Timestamp(when).value),
                 "fields": dict(fields),
             }

@@ -142,12 +142,13 @@ def _queries(
 ) -> tuple[str, str]:
     agg = influxql.aggregate(aggregate)
     real = _select(influx, measurement, f'{agg}({influxql.ident(field)}) AS "value"', tags, absent)
-    # mean over the `model` tag: a model change must not split the join into two groups.
+    # mean over the `model` tag: a model change must not split the join into two groups. The `field`
+    # tag picks this field's forecast among the measurement's.
     pred = _select(
         influx,
         f"pred_{measurement}",
         'mean("yhat") AS "yhat", mean("yhat_lower") AS "lower", mean("yhat_upper") AS "upper"',
-        tags,
+        {**tags, "field": field},
         absent,
     )
     return real, pred

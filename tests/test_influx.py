@@ -128,6 +128,18 @@ def test_forecast_replaced_point_by_point_and_leftovers_removed(influx_client, i
     assert len(influx.read_forecast(influx_client, influx_settings, neighbour)) == 48  # untouched
 
 
+def test_two_fields_of_one_measurement_keep_their_own_forecasts(influx_client, influx_settings):
+    user = SeriesKey.of("cpu", "usage_user", {"host": "web 1"})
+    system = SeriesKey.of("cpu", "usage_system", {"host": "web 1"})
+    influx.write_forecast(influx_client, influx_settings, user, _forecast(START, 24, 60.0), "mstl")
+    influx.write_forecast(influx_client, influx_settings, system, _forecast(START, 12, 5.0), "profile")
+    assert (influx.read_forecast(influx_client, influx_settings, user)["yhat"] == 60.0).all()
+    assert len(influx.read_forecast(influx_client, influx_settings, user)) == 24
+    assert (influx.read_forecast(influx_client, influx_settings, system)["yhat"] == 5.0).all()
+    fields = influx_client.query('SHOW TAG VALUES FROM "pred_cpu" WITH KEY = "field"').get_points()
+    assert {r["value"] for r in fields} == {"usage_user", "usage_system"}
+
+
 def test_capacity_point(influx_client, influx_settings):
     key = SeriesKey.of("disk", "used_percent", {"host": "db1"})
     influx.write_capacity(
