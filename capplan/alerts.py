@@ -94,7 +94,9 @@ def _replace(client: KapacitorClient, task: RenderedTask, old: dict[str, Any]) -
         client.update_task(task.id, {"status": "enabled"})
     except KapacitorError:
         client.update_task(task.id, {k: old[k] for k in ("type", "dbrps", "script")})
-        client.update_task(task.id, {"status": old["status"]})
+        client.update_task(task.id, {"status": "disabled"})  # the restored script is loaded again...
+        if old["status"] == "enabled":
+            client.update_task(task.id, {"status": "enabled"})  # ...and started, if it ran before
         raise
 
 
@@ -130,6 +132,11 @@ def set_status(client: KapacitorClient, task_ids: Iterable[str], enabled: bool) 
 
 
 def delete(client: KapacitorClient, task_ids: Iterable[str]) -> None:
+    """Delete the tasks; an unknown id (a typo) is an error before anything is deleted."""
+    task_ids = list(task_ids)
+    missing = [t for t in task_ids if client.get_task(t) is None]
+    if missing:
+        raise KapacitorError(f"no Kapacitor task {', '.join(missing)}; see `capplan alerts list`")
     for task_id in task_ids:
         client.delete_task(task_id)
 

@@ -24,7 +24,7 @@ from capplan.serieskey import SeriesKey
 
 # Kapacitor's rule for task ids is ^[-\._\p{L}0-9]+$; str.isalpha() is exactly \p{L}.
 _ID_MAX = 60
-_DURATION = re.compile(r"^\d+(u|µ|ms|s|m|h|d|w)$")
+_DURATION = re.compile(r"^(\d+)(u|µ|ms|s|m|h|d|w)$")
 _SOURCE_DIR = Path(__file__).resolve().parent.parent / "tickscripts"
 _PACKAGE_DIR = Path(__file__).resolve().parent / "tickscripts"
 
@@ -60,10 +60,12 @@ def _comment(text: str) -> str:
     return text.replace("\r", " ").replace("\n", " ")
 
 
-def duration(text: str) -> str:
-    """A TICKscript duration literal, checked here so a typo fails before Kapacitor sees it."""
-    if not _DURATION.match(text):
-        raise ConfigError(f"duration {text!r} is not like 10s, 5m, 1h or 7d; fix kapacitor.every")
+def duration(text: str, setting: str = "kapacitor.every") -> str:
+    """A positive TICKscript duration literal, checked here so a typo fails before Kapacitor sees it
+    (Kapacitor takes ``0s`` for a script and only refuses it when the task starts)."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"duration {text!r} is not a positive one like 10s, 5m, 1h or 7d; fix {setting}")
     return text
 
 
@@ -94,7 +96,11 @@ class AlertWindow:
 
     @classmethod
     def of(cls, interval: str, every: str | None = None, period: str | None = None) -> AlertWindow:
-        return cls(duration(interval), duration(every or interval), duration(period or interval))
+        return cls(
+            duration(interval, "model.interval"),
+            duration(every or interval, "--every or kapacitor.every"),
+            duration(period or interval, "--period"),
+        )
 
 
 @dataclass(frozen=True)

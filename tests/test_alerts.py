@@ -230,6 +230,40 @@ def test_rejected_script_changes_nothing(tmp_path, influx_settings, kapacitor_se
     assert not [t for t in client.list_tasks("capplan-check-*")]
 
 
+def test_script_that_cannot_start_leaves_the_old_task_running(
+    tmp_path, influx_settings, kapacitor_settings, client, cleanup
+):
+    program, _ = recorder(tmp_path)
+    settings = settings_for(influx_settings, kapacitor_settings, program)
+    key = SeriesKey.of("cpu", "usage_user", {"host": "a"})
+    [task] = alerts.render(settings, SeriesSpec("cpu", "usage_user"), [key], every="1s")
+    cleanup.append(task.id)
+    alerts.define(client, [task])
+    before = client.get_task(task.id)
+    assert ".every(1s)" in task.script  # Kapacitor compiles .every(0s) and refuses only to start it
+    stuck = task.__class__(
+        task.id, task.script.replace(".every(1s)", ".every(0s)"), task.database, task.retention_policy
+    )
+    with pytest.raises(KapacitorError, match="every"):
+        alerts.define(client, [stuck])
+    after = wait_executing(client, task.id)
+    assert after["script"] == before["script"]
+
+
+def test_deleting_an_unknown_task_is_an_error_and_deletes_nothing(
+    tmp_path, influx_settings, kapacitor_settings, client, cleanup
+):
+    program, _ = recorder(tmp_path)
+    settings = settings_for(influx_settings, kapacitor_settings, program)
+    key = SeriesKey.of("cpu", "usage_user", {"host": "a"})
+    [task] = alerts.render(settings, SeriesSpec("cpu", "usage_user"), [key])
+    cleanup.append(task.id)
+    alerts.define(client, [task])
+    with pytest.raises(KapacitorError, match="no Kapacitor task nope-task"):
+        alerts.delete(client, [task.id, "nope-task"])
+    assert client.get_task(task.id) is not None
+
+
 def test_unreachable_kapacitor_is_one_clear_error():
     client = KapacitorClient(KapacitorSettings(url="http://127.0.0.1:9", timeout=1))
     with pytest.raises(KapacitorError, match="unreachable"):
