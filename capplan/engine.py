@@ -213,7 +213,7 @@ class SeriesModel:
                 model=model,
                 lower=np.asarray(metadata["interval"]["lower"], dtype=float),
                 upper=np.asarray(metadata["interval"]["upper"], dtype=float),
-                scores={k: float(v) for k, v in metadata["validation"]["scores"].items()},
+                scores={k: _score(v) for k, v in metadata["validation"]["scores"].items()},
                 why=metadata["validation"]["why"],
                 tail=np.asarray(metadata["tail"], dtype=float),
             )
@@ -396,3 +396,8 @@ def _versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def _score(value: float | None) -> float:
+    """A stored backtest score; null is a candidate that could not be scored (written as NaN)."""
+    return float("nan") if value is None else float(value)

@@ -52,11 +52,16 @@ def to_series(
             if time_column not in frame.columns:
                 raise DataError(f"no time column {time_column!r}; columns are {list(frame.columns)}")
             frame = frame.set_index(time_column)
-        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-        column = value_column or (numeric[0] if len(numeric) == 1 else None)
-        if column is None or column not in frame.columns:
-            raise DataError(f"choose the value column (--value-column); columns are {list(frame.columns)}")
-        series = frame[column]
+        if frame.empty:
+            raise DataError("no rows of data, only a header; give a file with values")
+        columns = list(frame.columns)
+        if value_column is not None and value_column not in columns:
+            raise DataError(f"no value column {value_column!r}; columns are {columns}")
+        numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+        if value_column is None and len(numeric) != 1:
+            found = f"numeric columns are {numeric}" if numeric else f"no column is numeric ({columns})"
+            raise DataError(f"{found}; name the value column with --value-column")
+        series = frame[value_column or numeric[0]]
     if not isinstance(series.index, pd.DatetimeIndex):
         try:
             series = series.set_axis(pd.to_datetime(series.index, utc=True))

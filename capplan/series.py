@@ -103,7 +103,7 @@ def prepare(series: pd.Series, name: str, *, step: pd.Timedelta | None = None) -
     if interpolated > MAX_GAP_FRACTION * len(grid):
         raise DataError(
             f"series {name!r}: {interpolated} of {len(grid)} steps missing at step {step}; "
-            "use a coarser step or a period with fewer gaps"
+            "use a coarser step (--step, or model.interval) or a period with fewer gaps"
         )
     grid = grid.interpolate(method="time", limit_area="inside")
     if len(grid) < MIN_POINTS:

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from capplan import __version__
+from capplan import __version__, jsonio
 from capplan.config import Settings
 from capplan.errors import StoreError
 from capplan.serieskey import SeriesKey
@@ -223,7 +223,7 @@ class ModelStore:
                     created=datetime.now(UTC).isoformat(timespec="seconds"),
                     capplan_version=__version__,
                 )
-                (tmp / METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str))
+                (tmp / METADATA).write_text(jsonio.dumps(metadata, indent=2, sort_keys=True))
                 _fsync_tree(tmp)
                 target = directory / f"v{version}"
                 os.rename(tmp, target)

@@ -62,7 +62,42 @@ def test_bad_column_is_a_data_error(tmp_path):
     args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "nope"]
     result = CliRunner().invoke(forecast_command, [*args, "--output", str(tmp_path / "o.csv")], obj=APP)
     assert isinstance(result.exception, DataError)
-    assert "--value-column" in str(result.exception) and "cpu" in str(result.exception)
+    assert "no value column 'nope'" in str(result.exception) and "cpu" in str(result.exception)
+
+
+def test_header_only_csv_says_there_are_no_rows(tmp_path):
+    (tmp_path / "empty.csv").write_text("time,value\n")
+    args = ["--input", str(tmp_path / "empty.csv"), "--output", str(tmp_path / "o.csv")]
+    result = CliRunner().invoke(forecast_command, args, obj=APP)
+    assert isinstance(result.exception, DataError) and "no rows" in str(result.exception)
+
+
+def test_missing_output_directory_is_refused_before_fitting(tmp_path):
+    write_csv(tmp_path / "in.csv")
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
+    result = CliRunner().invoke(
+        forecast_command, [*args, "--output", str(tmp_path / "no" / "o.csv")], obj=APP
+    )
+    assert result.exit_code == 2 and "does not exist; create it first" in result.output
+
+
+def test_csv_options_without_input_are_refused():
+    result = CliRunner().invoke(forecast_command, ["--horizon", "2h", "--output", "x.csv"], obj=APP)
+    assert result.exit_code == 2
+    assert "--horizon, --output only apply with --input" in result.output
+
+
+def test_step_sets_the_model_interval(tmp_path):
+    series = write_csv(tmp_path / "in.csv")
+    out = tmp_path / "out.csv"
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
+    result = CliRunner().invoke(
+        forecast_command, [*args, "--step", "2h", "--horizon", "48h", "--output", str(out)], obj=APP
+    )
+    assert result.exit_code == 0, result.output
+    times = pd.to_datetime(pd.read_csv(out)["time"])
+    assert len(times) == 24 and (times.diff().dropna() == pd.Timedelta("2h")).all()
+    assert times.iloc[0] > series.index[-1]
 
 
 def test_every_command_has_help():

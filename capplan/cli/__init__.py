@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
 
 import click
 
-from capplan import __version__
+from capplan import __version__, jsonio
 from capplan.cli import fleet, models
 from capplan.cli.alerts import alerts_group
 from capplan.cli.common import App, pass_app
@@ -86,7 +85,7 @@ def doctor(app: App, offline: bool, as_json: bool) -> None:
     if not offline:
         checks += checks_module.server_checks(app.settings)
     if as_json:
-        click.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+        click.echo(jsonio.dumps([c.__dict__ for c in checks], indent=2))
     else:
         for check in checks:
             click.echo(f"{'ok ' if check.ok else 'FAIL'} {check.name}: {check.detail}")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import defaultdict
 
 import click
 
-from capplan import alerts
+from capplan import alerts, jsonio
 from capplan.cli.common import App, emit_table, pass_app, tag_filters
 from capplan.kapacitor import KapacitorClient
 from capplan.store import ModelStore
@@ -135,7 +134,7 @@ def list_tasks(app: App, as_json: bool) -> None:
     """capplan's tasks with status, executing and error as Kapacitor reports them."""
     rows = [dataclasses.asdict(t) for t in alerts.status(_client(app), app.settings.kapacitor.task_prefix)]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(jsonio.dumps(rows, indent=2))
     else:
         emit_table(rows)
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 import pandas as pd
 
-from capplan import pipeline
+from capplan import jsonio, pipeline
 from capplan.cli.common import App, emit_table, pass_app, series_argument, tag_filters
 from capplan.config import duration
 from capplan.errors import CapplanError
@@ -56,7 +55,9 @@ def train(
     ]
     if as_json:
         click.echo(
-            json.dumps({"trained": rows, "failed": {str(k): v for k, v in report.failures.items()}}, indent=2)
+            jsonio.dumps(
+                {"trained": rows, "failed": {str(k): v for k, v in report.failures.items()}}, indent=2
+            )
         )
     else:
         emit_table(rows)
@@ -96,7 +97,7 @@ def status(app: App, as_json: bool) -> None:
             }
         )
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(jsonio.dumps(rows, indent=2))
     elif rows:
         emit_table(rows)
     else:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 import pandas as pd
 
-from capplan import engine
+from capplan import engine, jsonio
 from capplan.cli.common import App, pass_app, tag_filters
 from capplan.config import duration
 from capplan.errors import CapplanError, ConfigError, DataError
@@ -33,6 +32,21 @@ _horizon = click.option(
     "--horizon", default="7d", show_default=True, help="Steps to forecast (N) or a duration (e.g. 7d, 48h)."
 )
 _seed = click.option("--seed", default=0, show_default=True, help="Random seed: same seed, same forecast.")
+_step = click.option(
+    "--step",
+    help="Model interval, e.g. 5m or 1h (default: inferred from the timestamps); coarser bridges gaps.",
+)
+# Options that only mean something for a CSV; InfluxDB mode takes them from the configuration.
+_CSV_ONLY = ("time_column", "value_column", "horizon", "output", "seed", "step")
+
+
+def _step_value(text: str | None) -> pd.Timedelta | None:
+    if text is None:
+        return None
+    try:
+        return pd.Timedelta(duration(text, "--step"))
+    except ConfigError as exc:
+        raise click.BadParameter(f"{text!r} is not a duration like 5m or 1h", param_hint="--step") from exc
 
 
 def _read(path: Path, time_column: str, value_column: str | None) -> pd.Series:
@@ -41,8 +55,10 @@ def _read(path: Path, time_column: str, value_column: str | None) -> pd.Series:
         if time_column in frame.columns:
             frame[time_column] = pd.to_datetime(frame[time_column], utc=True, format="ISO8601")
     except (OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"cannot read {path}: {exc}; times must be ISO-8601 (e.g. 2024-05-01T00:00:00Z)"
+            f"cannot read {path}: {first_line}; give a comma-separated CSV with ISO-8601 times "
+            "(e.g. 2024-05-01T00:00:00Z)"
         ) from exc
     series = to_series(frame, time_column=time_column, value_column=value_column)
     return series.rename(value_column or series.name or path.stem)
@@ -68,6 +84,7 @@ def _horizon_value(text: str) -> int | pd.Timedelta:
     help="CSV to write: time,yhat,yhat_lower,yhat_upper (ISO-8601 UTC); required with --input.",
 )
 @_seed
+@_step
 @click.option("--measurement", help="InfluxDB mode: only this measurement.")
 @click.option("--field", "field_name", help="InfluxDB mode: only this field.")
 @click.option(
@@ -82,6 +99,7 @@ def forecast_command(
     horizon: str,
     output: Path | None,
     seed: int,
+    step: str | None,
     measurement: str | None,
     field_name: str | None,
     tags: tuple[str, ...],
@@ -90,12 +108,25 @@ def forecast_command(
     --input, rewrite the forecasts of the configured InfluxDB series from their stored models carried
     forward to the newest data (the stored models are not changed: see `capplan retrain`)."""
     if input_path is None:
+        ctx = click.get_current_context()
+        given = [n for n in _CSV_ONLY if ctx.get_parameter_source(n) != click.core.ParameterSource.DEFAULT]
+        if given:
+            names = ", ".join("--" + n.replace("_", "-") for n in given)
+            raise click.UsageError(
+                f"{names} only apply with --input; without it the forecasts of the configured InfluxDB "
+                "series are rewritten with model.horizon from the configuration"
+            )
         _refresh_influx(app, measurement, field_name, tags)
         return
     if output is None:
         raise click.UsageError("--output is required with --input")
+    if not output.parent.is_dir():
+        raise click.BadParameter(
+            f"directory {output.parent} does not exist; create it first", param_hint="--output"
+        )
     series = _read(input_path, time_column, value_column)
-    model = engine.fit(series, _horizon_value(horizon), name=str(series.name), seed=seed)
+    h = _horizon_value(horizon)
+    model = engine.fit(series, h, name=str(series.name), seed=seed, step=_step_value(step))
     frame = model.forecast().frame
     out = frame.reset_index()
     out["time"] = out["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -130,15 +161,23 @@ def _refresh_influx(app: App, measurement: str | None, field_name: str | None, t
 @_value
 @_horizon
 @_seed
+@_step
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def explain_command(
-    input_path: Path, time_column: str, value_column: str | None, horizon: str, seed: int, as_json: bool
+    input_path: Path,
+    time_column: str,
+    value_column: str | None,
+    horizon: str,
+    seed: int,
+    step: str | None,
+    as_json: bool,
 ) -> None:
     """Show how a CSV series is classified, every candidate's backtest score and why the winner won."""
     series = _read(input_path, time_column, value_column)
-    info = engine.fit(series, _horizon_value(horizon), name=str(series.name), seed=seed).explain()
+    h = _horizon_value(horizon)
+    info = engine.fit(series, h, name=str(series.name), seed=seed, step=_step_value(step)).explain()
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        click.echo(jsonio.dumps(info, indent=2))
         return
     c = info["classification"]
     click.echo(f"series:         {info['series']}")

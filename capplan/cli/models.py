@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from capplan import jsonio
 from capplan.cli.common import App, emit_table, pass_app, series_argument
 from capplan.store import ModelStore
 
@@ -30,7 +29,7 @@ def list_models(app: App, as_json: bool) -> None:
         for s in ModelStore.for_series(app.settings).list()
     ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(jsonio.dumps(rows, indent=2))
     else:
         emit_table(rows)
 
@@ -44,7 +43,7 @@ def show(app: App, series, version: int | None) -> None:
     store = ModelStore.for_series(app.settings, series)
     path, metadata = store.load(series, version)
     versions = [v.version for v in store.versions(series)]
-    click.echo(json.dumps({"directory": str(path), "versions": versions, **metadata}, indent=2, default=str))
+    click.echo(jsonio.dumps({"directory": str(path), "versions": versions, **metadata}, indent=2))
 
 
 @models.command()
