@@ -21,6 +21,11 @@ from typing import Any
 from capplan.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("capplan.toml")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# InfluxQL aggregates a series may be read with (one value per model interval).
+AGGREGATES = frozenset(
+    {"mean", "median", "max", "min", "last", "first", "sum", "count", "mode", "spread", "stddev", "integral"}
+)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -94,6 +99,13 @@ class SeriesSpec:
     primary_tag: str = "host"
     where: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.aggregate not in AGGREGATES:
+            raise ConfigError(
+                f"series {self.measurement}.{self.field}: aggregate {self.aggregate!r} is not one of "
+                f"{', '.join(sorted(AGGREGATES))}"
+            )
+
 
 @dataclass(frozen=True)
 class Threshold:
@@ -117,6 +129,10 @@ class Threshold:
 class LogSettings:
     level: str = "INFO"
     file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"log.level: {self.level!r} is not one of {', '.join(LOG_LEVELS)}")
 
 
 @dataclass(frozen=True)
@@ -189,10 +205,15 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
             kwargs[name] = value
         else:
             kwargs[name] = _convert(value, hint, f"{where}.{name}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [name for name in required if name not in kwargs]
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {', '.join(missing)}")
+    return cls(**kwargs)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -255,6 +276,15 @@ def load_settings(
 
     built = {name: _build(cls, layered[name], name) for name, cls in _SECTIONS.items()}
     series = tuple(_build(SeriesSpec, s, f"series[{i}]") for i, s in enumerate(data.get("series", [])))
+    seen: set[tuple[str, str]] = set()
+    for spec in series:
+        pair = (spec.measurement, spec.field)
+        if pair in seen:
+            raise ConfigError(
+                f"[[series]] {spec.measurement}.{spec.field} is configured twice; keep one (use `where` "
+                "in it to narrow the tags)"
+            )
+        seen.add(pair)
     thresholds = tuple(
         _build(Threshold, t, f"thresholds[{i}]") for i, t in enumerate(data.get("thresholds", []))
     )

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from capplan.config import AGGREGATES
 from capplan.errors import ConfigError
-
-AGGREGATES = frozenset(
-    {"mean", "median", "max", "min", "last", "first", "sum", "count", "mode", "spread", "stddev", "integral"}
-)
 
 
 def ident(name: str) -> str:

@@ -38,6 +38,15 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path):
     assert result.output.strip().splitlines() == ["Error: influxdb.timeout: expected a number, got 'soon'"]
 
 
+def test_unusable_log_file_is_one_line_naming_it(tmp_path):
+    log_file = tmp_path / "missing-dir" / "capplan.log"
+    result = CliRunner().invoke(cli, ["doctor", "--offline"], env={"CAPPLAN_LOG_FILE": str(log_file)})
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: cannot use {log_file}: No such file or directory; check the path and its permissions"
+    ]
+
+
 def test_unreachable_servers_each_get_a_line_and_nonzero_exit(tmp_path):
     result = CliRunner().invoke(
         cli,

@@ -19,12 +19,22 @@ from capplan.errors import CapplanError
 
 
 class CapplanGroup(click.Group):
+    """Every failure ends as one ``Error:`` line: server messages can span lines (Kapacitor's JSON,
+    pandas' advice), and a file the OS refuses (log file, store, output) is named, not traced back."""
+
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except CapplanError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(
+                f"Error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions",
+                err=True,
+            )
+            ctx.exit(1)
 
 
 def _setup_logging(settings: Settings, verbose: int) -> None:
