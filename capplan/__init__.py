@@ -18,8 +18,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "ForecastResult": "capplan.forecast",
-    "forecast": "capplan.forecast",
+    "ForecastResult": "capplan.api",
+    "forecast": "capplan.api",
     "SeriesModel": "capplan.engine",
     "fit": "capplan.engine",
     "Settings": "capplan.config",
@@ -30,6 +30,11 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
+    """Load an exported name on first use and keep it, so later lookups are plain attributes.
+
+    No submodule shares an exported name: importing it would bind the module over the function."""
     if name not in _EXPORTS:
         raise AttributeError(f"module 'capplan' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from capplan import backtest, intervals
+from capplan.api import ForecastResult
 from capplan.classify import Classification, classify
 from capplan.errors import CapplanError, DataError, ModelError
-from capplan.forecast import ForecastResult
 from capplan.models.base import FitContext, Forecaster
 from capplan.models.ensemble import Ensemble
 from capplan.models.linear import LinearSegment

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from capplan import engine
+from capplan.api import forecast
 from capplan.errors import DataError
-from capplan.forecast import forecast
 
 STATISTICAL = ["snaive", "profile", "mstl", "linear", "ensemble"]
 

@@ -8,10 +8,10 @@ import click
 import pandas as pd
 
 from capplan import engine, jsonio
+from capplan.api import to_series
 from capplan.cli.common import App, pass_app, tag_filters
 from capplan.config import duration
 from capplan.errors import CapplanError, ConfigError, DataError
-from capplan.forecast import to_series
 
 _input = click.option(
     "--input",

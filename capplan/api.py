@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from capplan.errors import DataError
@@ -37,7 +38,7 @@ def forecast(
     from capplan import engine
 
     series = to_series(frame, time_column=time_column, value_column=value_column)
-    h = horizon if isinstance(horizon, int) else pd.Timedelta(horizon)
+    h = int(horizon) if isinstance(horizon, (int, np.integer)) else pd.Timedelta(horizon)
     return engine.fit(series, h, name=str(series.name or "series"), seed=seed).forecast()
 
 
