@@ -133,9 +133,14 @@ class SeriesModel:
         if recent.empty:
             raise DataError(f"series {self.name!r}: no recent data to update with; check the query window")
         recent_index = pd.DatetimeIndex(recent.index)
-        recent_index = recent_index.tz_localize("UTC") if recent_index.tz is None else recent_index
+        recent_index = (
+            recent_index.tz_localize("UTC") if recent_index.tz is None else recent_index.tz_convert("UTC")
+        )
         recent = recent.set_axis(recent_index)
-        return pd.concat([stored[stored.index < recent_index[0]], recent])
+        # Stored points outside the recent window stay: recent data that ends before the model's last
+        # observation (a re-sent or delayed batch) must not move the model back in time.
+        keep = (stored.index < recent_index[0]) | (stored.index > recent_index[-1])
+        return pd.concat([stored[keep], recent]).sort_index()
 
     def _copy_model(self) -> Forecaster:
         """A private copy of the fitted model through its own save/load, so ``update`` never changes

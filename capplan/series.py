@@ -79,8 +79,9 @@ def prepare(series: pd.Series, name: str, *, step: pd.Timedelta | None = None) -
         raise DataError(f"series {name!r}: no numeric values (all NaN or empty); check the value column")
     if len(values) < MIN_POINTS:
         raise DataError(f"series {name!r}: only {len(values)} values; at least {MIN_POINTS} are needed")
-    step = step if step is not None else infer_step(values.index)
-    grid = values.resample(step, origin="epoch", label="left", closed="left").mean()
+    native = infer_step(values.index)
+    step = step if step is not None else native
+    grid = _regrid(values, step, native)
     missing = grid.isna().to_numpy()
     short = max(SHORT_GAP_STEPS, int(SHORT_GAP_DAY_FRACTION * (pd.Timedelta("1D") / step)))
     dropped_before = None
@@ -118,6 +119,19 @@ def prepare(series: pd.Series, name: str, *, step: pd.Timedelta | None = None) -
     return PreparedSeries(
         name=name, values=grid, step=step, interpolated=interpolated, dropped_before=dropped_before
     )
+
+
+def _regrid(values: pd.Series, step: pd.Timedelta, native: pd.Timedelta) -> pd.Series:
+    """Mean per grid point. At the data's own rate the grid takes the phase of the first sample and
+    each sample goes to its nearest point, so jitter (59.9 s, 60.2 s) does not empty buckets and a
+    series sampled at :30, or daily at local midnight across a DST change, keeps its own times (the
+    forecast then starts one step after the last observation). Coarser steps aggregate into buckets
+    on whole intervals from the epoch, as InfluxDB's GROUP BY time() does."""
+    if step <= 1.5 * native:
+        origin = values.index[0] - step / 2
+        grid = values.resample(step, origin=origin, label="left", closed="left").mean()
+        return grid.set_axis(grid.index + step / 2)
+    return values.resample(step, origin="epoch", label="left", closed="left").mean()
 
 
 def _nan_runs(missing: np.ndarray) -> list[tuple[int, int]]:

@@ -172,6 +172,19 @@ def test_update_after_a_long_outage_drops_the_stale_tail(seasonal_model):
     assert updated.last_observed == later.index[-1]
 
 
+def test_update_with_older_data_does_not_move_the_model_back(seasonal_model):
+    resent = hourly().iloc[-100:-48]
+    updated = seasonal_model.update(resent)
+    assert updated.last_observed == seasonal_model.last_observed
+    assert len(updated.tail) == len(seasonal_model.tail)
+
+
+def test_update_accepts_any_timezone(seasonal_model):
+    newer = hourly(1344 + 48).iloc[-48:]
+    updated = seasonal_model.update(newer.tz_convert("America/New_York"))
+    assert updated.last_observed == newer.index[-1]
+
+
 def test_profile_variants_compete_and_round_trip_by_id(tmp_path):
     model = engine.fit(hourly(), 48, name="cpu", candidates=["profile", "profile6", "profile_slow"])
     assert {"profile", "profile6", "profile_slow"} <= set(model.scores)

@@ -95,3 +95,27 @@ def test_bad_input_names_the_series_and_the_problem(series, problem):
 def test_non_datetime_index_is_refused():
     with pytest.raises(DataError, match="not timestamps"):
         prepare(pd.Series([1.0, 2.0]), "x")
+
+
+def test_grid_keeps_the_data_phase_so_forecasts_follow_the_last_observation():
+    index = pd.date_range("2024-01-01 00:30", periods=24 * 10, freq="1h", tz="UTC")
+    prepared = prepare(pd.Series(np.arange(len(index), dtype=float), index=index), "half-past")
+    assert prepared.values.index[0] == index[0] and prepared.last_observed == index[-1]
+    assert prepared.interpolated == 0
+
+
+def test_jitter_below_half_a_step_is_absorbed():
+    index = pd.date_range("2024-01-01", periods=3 * 1440, freq="1min", tz="UTC")
+    jitter = pd.to_timedelta(np.random.default_rng(0).uniform(-2, 2, len(index)), unit="s")
+    values = np.sin(np.arange(len(index)) / 100.0)
+    prepared = prepare(pd.Series(values, index=index + jitter), "jittery")
+    assert prepared.step == pd.Timedelta("1min") and prepared.interpolated == 0
+    assert len(prepared.values) == len(index)
+
+
+def test_daily_local_midnights_across_dst_stay_one_point_per_day():
+    index = pd.date_range("2024-02-01", periods=120, freq="D", tz="Europe/London")
+    prepared = prepare(pd.Series(np.arange(120, dtype=float), index=index), "daily")
+    assert len(prepared.values) == 120
+    np.testing.assert_array_equal(prepared.values.to_numpy(), np.arange(120, dtype=float))
+    assert abs(prepared.last_observed - index[-1]) <= pd.Timedelta("1h")
