@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Sequence
@@ -71,6 +72,9 @@ class SeriesModel:
     why: str
     tail: np.ndarray  # newest values up to last_observed, so an update on a short window can still refit
     meta: dict[str, Any] = field(default_factory=dict)
+    # 0.0 when the training data never went below zero (CPU, bytes, counts): forecasts and interval
+    # bounds stay at or above it instead of promising negative load. None: no floor.
+    floor: float | None = None
 
     @property
     def model_name(self) -> str:
@@ -90,6 +94,12 @@ class SeriesModel:
         if isinstance(self.model, LinearSegment):
             width = self.model.interval_halfwidth(h)
             lower, upper = np.minimum(lower, -width), np.maximum(upper, width)
+        if self.floor is not None:
+            yhat = np.maximum(yhat, self.floor)
+            lower, upper = (
+                np.maximum(yhat + lower, self.floor) - yhat,
+                np.maximum(yhat + upper, self.floor) - yhat,
+            )
         index = pd.DatetimeIndex(self.last_observed + self.step * np.arange(1, h + 1), name="time")
         frame = pd.DataFrame(
             {"yhat": yhat, "yhat_lower": yhat + lower, "yhat_upper": yhat + upper}, index=index
@@ -111,7 +121,13 @@ class SeriesModel:
         cycles for a weekly profile."""
         prepared = prepare(self._with_tail(recent), self.name, step=self.step)
         y = prepared.values.to_numpy()
-        model = self._copy_model().update(y, self.ctx)
+        try:
+            model = self._copy_model().update(y, self.ctx)
+        except CapplanError as exc:
+            raise ModelError(
+                f"series {self.name!r}: cannot update on {len(y)} points ({exc}); "
+                "train it again on a longer history (capplan train)"
+            ) from exc
         model_id, model, why = self.model_id, model, self.why
         check = _recheck(y, self.ctx, model)
         if check is not None:
@@ -189,6 +205,7 @@ class SeriesModel:
             },
             "validation": {"mase": self.validation_mase, "scores": self.scores, "why": self.why},
             "tail": self.tail.tolist(),
+            "floor": self.floor,
             "versions": _versions(),
         } | self.meta
 
@@ -221,6 +238,7 @@ class SeriesModel:
                 scores={k: _score(v) for k, v in metadata["validation"]["scores"].items()},
                 why=metadata["validation"]["why"],
                 tail=np.asarray(metadata["tail"], dtype=float),
+                floor=metadata.get("floor"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(
@@ -259,12 +277,19 @@ def fit(
             MIN_CYCLES * max(unmodelled),
         )
     ctx = FitContext(periods=periods, horizon=h, steps_per_day=prepared.steps_per_day, seed=seed)
-    season = min(periods) if periods else 1
-    plan = backtest.plan(y, h, min_train=max(2 * max(periods, default=1), 12), season=season, name=name)
     wanted = (
         list(SEASONAL_CANDIDATES if periods else TREND_CANDIDATES) if candidates is None else list(candidates)
     )
     models = _candidates(wanted, ctx, lstm_epochs, len(y))
+    try:
+        plan = _plan(y, ctx, models, name)
+    except DataError as exc:
+        if prepared.dropped_before is None:
+            raise
+        raise DataError(
+            f"{exc} (only the data after the long gap ending {prepared.dropped_before} counts: "
+            "wait for more data after it)"
+        ) from exc
     forecasts: dict[str, np.ndarray] = {}
     scores: dict[str, float] = {}
     for cid, model in models.items():
@@ -316,7 +341,31 @@ def fit(
         why=why,
         tail=y[-TAIL_CYCLES * max(periods or (round(ctx.steps_per_day),)) :],
         meta={"interpolated": prepared.interpolated, "fit_seconds": round(time.perf_counter() - started, 3)},
+        floor=0.0 if float(np.min(y)) >= 0 else None,
     )
+
+
+def _plan(y: np.ndarray, ctx: FitContext, models: dict[str, Forecaster], name: str) -> backtest.Backtest:
+    """Backtest origins late enough for every candidate to fit at the earliest one. If the history is
+    too short for that, the origins the data allows, without the candidates that cannot fit there
+    (removed from ``models``, logged): a short history may rule out the LSTMs, never the naive floor."""
+    season = min(ctx.periods) if ctx.periods else 1
+    base = max(2 * max(ctx.periods, default=1), 12)
+    needs = {cid: model.min_points(ctx) for cid, model in models.items()}
+    try:
+        return backtest.plan(y, ctx.horizon, max(base, *needs.values()), season, name)
+    except DataError:
+        plan = backtest.plan(y, ctx.horizon, base, season, name)  # too short even for this: the error stands
+    for cid, need in needs.items():
+        if need > plan.origins[0]:
+            log.info(
+                "series %r: candidate %s left out: needs %d points before each backtest origin",
+                name,
+                cid,
+                need,
+            )
+            del models[cid]
+    return plan
 
 
 def _candidates(wanted: Sequence[str], ctx: FitContext, lstm_epochs: int, n: int) -> dict[str, Forecaster]:
@@ -380,7 +429,7 @@ def _why(winner: str, scores: dict[str, float], floor_id: str, members: list[str
 
 def _steps(horizon: int | pd.Timedelta, prepared: PreparedSeries) -> int:
     integral = isinstance(horizon, (int, np.integer))
-    h = int(horizon) if integral else int(pd.Timedelta(horizon) / prepared.step)
+    h = int(horizon) if integral else math.ceil(pd.Timedelta(horizon) / prepared.step)
     if h < 1:
         raise DataError(
             f"series {prepared.name!r}: horizon {horizon} is shorter than one step {prepared.step}"

@@ -94,6 +94,7 @@ def test_save_load_update_round_trip(seasonal_model, tmp_path):
     assert set(metadata["validation"]["scores"]) == set(seasonal_model.scores)
     loaded = engine.SeriesModel.load(tmp_path, metadata | {"version": 3})
     pd.testing.assert_frame_equal(loaded.forecast().frame, seasonal_model.forecast().frame)
+    assert loaded.floor == seasonal_model.floor == 0.0  # the history never went below zero
 
     recent = hourly(1344 + 48).iloc[-168:]
     updated = loaded.update(recent)
@@ -125,6 +126,16 @@ def test_period_without_three_cycles_is_left_out_not_refused():
     assert abs(period - 100) <= 2 and model.ctx.periods == ()
     assert f"period [{period}] not modelled: fewer than 3 cycles in 260 points" in model.why
     assert len(model.forecast().frame) == 24
+
+
+def test_every_candidate_is_backtested_when_the_history_allows_it():
+    """Four weeks hourly, a week ahead: the earliest origin leaves room for the LSTM trio's windows."""
+    t = np.arange(24 * 28)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(2).normal(0, 1, len(t))
+    series = pd.Series(y, index=pd.date_range("2024-01-01", periods=len(t), freq="1h", tz="UTC"))
+    model = engine.fit(series, pd.Timedelta("7D"), name="four-weeks", candidates=["profile", "mstl", "lstm"])
+    assert model.classification.periods == (24,)
+    assert all(np.isfinite(model.scores[c]) for c in ("profile", "mstl", "lstm"))
 
 
 def test_horizon_too_long_for_the_history():

@@ -58,6 +58,11 @@ class Forecaster(ABC):
         forecast from each later origin with the fitted weights (no look at data past the origin)."""
         return np.stack([type(self)(**self.params()).fit(y[:o], ctx).predict(h) for o in origins])
 
+    def min_points(self, ctx: FitContext) -> int:
+        """Fewest points ``fit`` accepts: the backtest's earliest origin must leave this many, so a
+        candidate is never skipped only because the first origin was too early."""
+        return 1
+
     def params(self) -> dict[str, Any]:
         """Constructor keywords (JSON-able)."""
         return {}

@@ -91,6 +91,9 @@ class LinearSegment(Forecaster):
         self.min_segment = min_segment
         self.state: dict[str, float] | None = None
 
+    def min_points(self, ctx: FitContext) -> int:
+        return self.min_segment
+
     def params(self) -> dict[str, Any]:
         return {"min_segment_fraction": self.min_segment_fraction, "min_segment": self.min_segment}
 

@@ -157,6 +157,14 @@ class LstmTrio(Forecaster):
         self._fused: Any = None
         self._tail: np.ndarray | None = None  # (3, state.history) components ending at the last fit point
 
+    def min_points(self, ctx: FitContext) -> int:
+        """Two periods to decompose, and MIN_WINDOWS training windows of look-back plus block."""
+        if not ctx.periods:
+            return 1
+        period = ctx.periods[0]
+        block = self.block or min(ctx.horizon, min(ctx.periods))
+        return max(2 * period, max(min(period, self.max_look_back), period) + block + MIN_WINDOWS - 1)
+
     def params(self) -> dict[str, Any]:
         return {
             "units": self.units,

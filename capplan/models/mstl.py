@@ -43,6 +43,9 @@ class MstlEts(Forecaster):
         self._seasonals: list[np.ndarray] = []
         self._trend: np.ndarray | None = None  # forecast of the adjusted series, long enough for any h
 
+    def min_points(self, ctx: FitContext) -> int:
+        return 2 * max(ctx.periods, default=1) + 1  # STL drops a period of half the length
+
     def params(self) -> dict[str, Any]:
         return {"max_cycles": self.max_cycles, "max_points": self.max_points}
 

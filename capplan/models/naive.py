@@ -22,6 +22,9 @@ class SeasonalNaive(Forecaster):
         self.period = period
         self._last: np.ndarray | None = None
 
+    def min_points(self, ctx: FitContext) -> int:
+        return self.period
+
     def params(self) -> dict[str, Any]:
         return {"period": self.period}
 

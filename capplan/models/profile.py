@@ -30,6 +30,9 @@ class SeasonalProfile(Forecaster):
         self._profile: np.ndarray | None = None
         self._level = 0.0
 
+    def min_points(self, ctx: FitContext) -> int:
+        return max(ctx.periods, default=1)
+
     def params(self) -> dict[str, Any]:
         return {"cycles": self.cycles, "level_periods": self.level_periods}
 
