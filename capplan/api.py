@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from capplan.classify import Classification
 
 DEFAULT_HORIZON = pd.Timedelta("7D")
+TIME_COLUMNS = ("time", "timestamp")  # found without being named
+# Epoch numbers below each limit are in that unit: 1e11 s is the year 5138, 1e11 ms is 1973.
+EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (float("inf"), "ns"))
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,14 @@ def to_series(
     if isinstance(frame, pd.Series):
         series = frame
     else:
+        if time_column is None and not isinstance(frame.index, pd.DatetimeIndex):
+            named = [c for c in frame.columns if str(c).lower() in TIME_COLUMNS]
+            if len(named) != 1:
+                raise DataError(
+                    f"which column holds the times? none is named {' or '.join(TIME_COLUMNS)} and the index "
+                    f"is not timestamps; columns are {list(frame.columns)}: pass time_column (--time-column)"
+                )
+            time_column = named[0]
         if time_column is not None:
             if time_column not in frame.columns:
                 raise DataError(f"no time column {time_column!r}; columns are {list(frame.columns)}")
@@ -64,8 +75,24 @@ def to_series(
             raise DataError(f"{found}; name the value column with --value-column")
         series = frame[value_column or numeric[0]]
     if not isinstance(series.index, pd.DatetimeIndex):
-        try:
-            series = series.set_axis(pd.to_datetime(series.index, utc=True))
-        except (ValueError, TypeError) as exc:
-            raise DataError(f"cannot parse timestamps ({exc}); give ISO-8601 times or --time-column") from exc
+        series = series.set_axis(parse_times(series.index))
     return series
+
+
+def parse_times(values: pd.Index | pd.Series) -> pd.DatetimeIndex:
+    """Timestamps from text (any pandas-readable form, ISO-8601 best) or from epoch numbers, whose
+    unit (s, ms, us, ns) follows from their size: integers are never read as nanoseconds by default."""
+    values = pd.Index(values)
+    try:
+        if pd.api.types.is_numeric_dtype(values):
+            if pd.api.types.is_bool_dtype(values) or len(values) == 0:
+                raise ValueError("not epoch times")
+            largest = float(np.nanmax(np.abs(values.to_numpy(dtype=float))))
+            unit = next(u for limit, u in EPOCH_UNITS if largest < limit)
+            return pd.DatetimeIndex(pd.to_datetime(values, unit=unit, utc=True))
+        return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+    except (ValueError, TypeError, OverflowError) as exc:
+        first = str(exc).split(" You might want")[0].strip().splitlines()[0] if str(exc).strip() else ""
+        raise DataError(
+            f"cannot parse the times ({first}); give ISO-8601 times (2024-05-01T00:00:00Z) or epoch seconds"
+        ) from exc

@@ -66,8 +66,13 @@ def prepare(series: pd.Series, name: str, *, step: pd.Timedelta | None = None) -
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     if index.has_duplicates:
         dup = index[index.duplicated()][0]
+        hint = (
+            " (times without a UTC offset: local clocks repeat an hour when DST ends; give UTC or offsets)"
+            if series.index.tz is None
+            else ""
+        )
         raise DataError(
-            f"series {name!r}: duplicate timestamp {dup}; aggregate duplicates before forecasting"
+            f"series {name!r}: duplicate timestamp {dup}{hint}; aggregate duplicates before forecasting"
         )
     if not index.is_monotonic_increasing:
         bad = int(np.argmax(np.diff(index.asi8) < 0)) + 1

@@ -119,3 +119,9 @@ def test_daily_local_midnights_across_dst_stay_one_point_per_day():
     assert len(prepared.values) == 120
     np.testing.assert_array_equal(prepared.values.to_numpy(), np.arange(120, dtype=float))
     assert abs(prepared.last_observed - index[-1]) <= pd.Timedelta("1h")
+
+
+def test_repeated_local_hour_at_the_end_of_dst_is_explained():
+    local = pd.DatetimeIndex(["2024-10-27 00:00", "2024-10-27 01:00", "2024-10-27 01:00", "2024-10-27 02:00"])
+    with pytest.raises(DataError, match="local clocks repeat an hour when DST ends"):
+        prepare(pd.Series([1.0, 2.0, 3.0, 4.0], index=local), "naive-local")

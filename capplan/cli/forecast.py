@@ -8,7 +8,7 @@ import click
 import pandas as pd
 
 from capplan import engine, jsonio
-from capplan.api import to_series
+from capplan.api import TIME_COLUMNS, to_series
 from capplan.cli.common import App, pass_app, tag_filters
 from capplan.config import duration
 from capplan.errors import CapplanError, ConfigError, DataError
@@ -26,7 +26,10 @@ _csv_input = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="CSV file with a time column and a value column (without it: the configured InfluxDB series).",
 )
-_time = click.option("--time-column", default="time", show_default=True, help="Column of timestamps.")
+_time = click.option(
+    "--time-column",
+    help="Column of timestamps: ISO-8601 or epoch numbers (default: a column named time or timestamp).",
+)
 _value = click.option("--value-column", help="Column of values (default: the only numeric column).")
 _horizon = click.option(
     "--horizon", default="7d", show_default=True, help="Steps to forecast (N) or a duration (e.g. 7d, 48h)."
@@ -49,13 +52,15 @@ def _step_value(text: str | None) -> pd.Timedelta | None:
         raise click.BadParameter(f"{text!r} is not a duration like 5m or 1h", param_hint="--step") from exc
 
 
-def _read(path: Path, time_column: str, value_column: str | None) -> pd.Series:
+def _read(path: Path, time_column: str | None, value_column: str | None) -> pd.Series:
     try:
         frame = pd.read_csv(path)
-        if time_column in frame.columns:
-            frame[time_column] = pd.to_datetime(frame[time_column], utc=True, format="ISO8601")
+        column = time_column or next((c for c in frame.columns if str(c).lower() in TIME_COLUMNS), None)
+        if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
+            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     except (OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).split(" You might want")[0].strip()
+        first_line = text.splitlines()[0] if text else type(exc).__name__
         raise DataError(
             f"cannot read {path}: {first_line}; give a comma-separated CSV with ISO-8601 times "
             "(e.g. 2024-05-01T00:00:00Z)"
@@ -94,7 +99,7 @@ def _horizon_value(text: str) -> int | pd.Timedelta:
 def forecast_command(
     app: App,
     input_path: Path | None,
-    time_column: str,
+    time_column: str | None,
     value_column: str | None,
     horizon: str,
     output: Path | None,
@@ -165,7 +170,7 @@ def _refresh_influx(app: App, measurement: str | None, field_name: str | None, t
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def explain_command(
     input_path: Path,
-    time_column: str,
+    time_column: str | None,
     value_column: str | None,
     horizon: str,
     seed: int,

@@ -1,0 +1,54 @@
+"""capplan.forecast's input handling: which column holds the times, and in which unit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import capplan
+from capplan.api import to_series
+from capplan.errors import DataError
+
+START = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+def frame(times) -> pd.DataFrame:
+    return pd.DataFrame({"when": times, "value": np.arange(len(times), dtype=float)})
+
+
+def test_a_column_named_timestamp_is_found():
+    data = frame(pd.date_range(START, periods=5, freq="1h")).rename(columns={"when": "timestamp"})
+    assert to_series(data).index[0] == START
+
+
+@pytest.mark.parametrize("scale", [1, 1_000, 1_000_000_000])
+def test_epoch_numbers_are_read_in_the_unit_their_size_says(scale):
+    seconds = START.timestamp() + 3600 * np.arange(5)
+    series = to_series(frame((seconds * scale).astype("int64")), time_column="when")
+    assert series.index[0] == START and series.index[1] - series.index[0] == pd.Timedelta("1h")
+
+
+def test_without_any_time_column_the_error_asks_for_one():
+    with pytest.raises(DataError, match="which column holds the times"):
+        to_series(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
+
+
+def test_a_duration_horizon_rounds_up_to_whole_steps():
+    index = pd.date_range(START, periods=24 * 14, freq="1h")
+    values = (
+        10
+        + np.sin(2 * np.pi * np.arange(len(index)) / 24)
+        + np.random.default_rng(0).normal(0, 0.1, len(index))
+    )
+    assert len(capplan.forecast(pd.Series(values, index=index), horizon="90min").frame) == 2
+
+
+def test_never_negative_history_gives_never_negative_forecasts(tmp_path):
+    index = pd.date_range(START, periods=24 * 21, freq="1h")
+    rng = np.random.default_rng(4)
+    values = np.clip(
+        0.3 + 0.2 * np.sin(2 * np.pi * np.arange(len(index)) / 24) + rng.normal(0, 0.3, len(index)), 0, None
+    )
+    result = capplan.forecast(pd.Series(values, index=index), horizon=48)
+    assert (result.frame.min() >= 0).all()
