@@ -39,7 +39,14 @@ def offline_checks(settings: Settings) -> list[Check]:
         checks.append(Check("model store", False, f"{store.resolve()} not writable; set model.store"))
     wrapper = settings.kapacitor.exec_wrapper
     if not wrapper:
-        checks.append(Check("exec wrapper", True, "not set (alerts will not retrain); run venv-bootstrap"))
+        checks.append(
+            Check(
+                "exec wrapper",
+                True,
+                "not set: `capplan alerts render|define` refuse until it is; run "
+                "venv-bootstrap/bootstrap.sh and set kapacitor.exec_wrapper",
+            )
+        )
     elif not Path(wrapper).is_absolute():
         checks.append(
             Check("exec wrapper", False, f"{wrapper} is not absolute; Kapacitor execs without a shell")

@@ -19,7 +19,7 @@ import pandas as pd
 from capplan import influx
 from capplan.capacity import CapacityAnswer, threshold_for, time_to_threshold
 from capplan.config import Settings, duration
-from capplan.errors import CapplanError, DataError
+from capplan.errors import CapplanError, ConfigError, DataError
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
 
@@ -257,7 +257,10 @@ def discover(
     field_name: str | None = None,
     where: dict[str, str] | None = None,
 ) -> list[SeriesKey]:
-    """Every series of the configured specs, narrowed by the CLI filters."""
+    """Every series of the configured specs with data within ``model.history`` of now, narrowed by the
+    CLI filters; none is an error saying where capplan looked."""
+    if not settings.series:
+        raise ConfigError("no [[series]] in the configuration: add one (measurement, field) to capplan.toml")
     client = client or influx.connect(settings.influxdb)
     keys: list[SeriesKey] = []
     for spec in settings.series:
@@ -267,6 +270,11 @@ def discover(
         for key in influx.discover_series(client, settings.influxdb, spec, lookback=lookback):
             if all(key.tag_dict.get(k) == v for k, v in (where or {}).items()):
                 keys.append(key)
+    if not keys:
+        raise DataError(
+            f"no series matched in the last {settings.model.history} (model.history counts back from now): "
+            "check [[series]], the filters and that recent data exists in InfluxDB"
+        )
     return keys
 
 

@@ -267,10 +267,15 @@ class ModelStore:
         return out
 
     def rollback(self, key: SeriesKey, version: int) -> None:
+        directory = self.series_dir(key)
+        if not directory.is_dir():  # checked before locking, which would create the directory
+            raise StoreError(f"{key}: no stored model; see `capplan models list`")
         with self.lock(key):
-            directory = self.series_dir(key)
-            if version not in self._versions(directory):
-                raise StoreError(f"{key}: no version {version} to roll back to; see `capplan models show`")
+            versions = self._versions(directory)
+            if version not in versions:
+                raise StoreError(
+                    f"{key}: no version {version} to roll back to; stored versions are {versions}"
+                )
             _write_atomic(directory / CURRENT, f"v{version}\n")
 
     def list(self) -> list[StoredSeries]:

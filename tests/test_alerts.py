@@ -332,5 +332,7 @@ def test_cli_renders_defines_lists_and_deletes_stored_series(
     assert "disabled" in run("list")
     assert "sent" in run("test-slack", "--message", "from the CLI")
     assert slack.wait_for(lambda p: "from the CLI" in json.dumps(p))
-    assert run("delete", "--all") == "deleted 2 task(s)\n"
+    grouped = runner.invoke(alerts_group, ["define", "--grouped", "--every", "1h"], obj=App(settings))
+    assert grouped.exit_code == 0 and "2 per-series task(s) also watch these series" in grouped.output
+    assert run("delete", "--all") == "deleted 3 task(s)\n"
     assert run("list", "--json") == "[]\n"

@@ -43,6 +43,13 @@ def test_save_load_versions_and_prune(tmp_path):
         store.load(KEY, 1)
 
 
+def test_rollback_of_an_unknown_series_creates_nothing(tmp_path):
+    store = ModelStore(tmp_path)
+    with pytest.raises(StoreError, match="no stored model"):
+        store.rollback(KEY, 1)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_rollback_then_save_continues_numbering(tmp_path):
     store = ModelStore(tmp_path, keep=5)
     for i in range(3):

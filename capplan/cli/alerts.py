@@ -92,8 +92,19 @@ def define(app: App, dry_run: bool, **selection) -> None:
     if dry_run:
         _print_scripts(tasks)
         return
-    for task_id, action in alerts.define(_client(app), tasks):
+    client = _client(app)
+    for task_id, action in alerts.define(client, tasks):
         click.echo(f"{action} {task_id}")
+    # The other kind of task watching the same series would alert (and retrain) a second time.
+    other = [t.id for t in _render(app, **{**selection, "grouped": not selection["grouped"]})]
+    running = [t for t in other if client.get_task(t) is not None]
+    if running:
+        kind = "per-series" if selection["grouped"] else "grouped"
+        click.echo(
+            f"warning: {len(running)} {kind} task(s) also watch these series, so each drift alerts twice; "
+            f"remove them with `capplan alerts delete {' '.join(running)}`",
+            err=True,
+        )
 
 
 @alerts_group.command()

@@ -28,15 +28,9 @@ def train(
 ) -> None:
     """Train every configured series (or those matching the filters) and write their forecasts."""
     settings = app.settings
-    if not settings.series:
-        raise CapplanError("no [[series]] in the configuration: add one (measurement, field) to capplan.toml")
     keys = pipeline.discover(
         settings, measurement=measurement, field_name=field_name, where=tag_filters(tags)
     )
-    if not keys:
-        raise CapplanError(
-            "no series matched: check [[series]], the filters and that data exists in InfluxDB"
-        )
     with click.progressbar(length=len(keys), label="training", file=sys.stderr) as bar:
         report = pipeline.for_each(
             keys, lambda key: pipeline.train_series(settings, key), lambda _: bar.update(1)

@@ -149,10 +149,6 @@ def _refresh_influx(app: App, measurement: str | None, field_name: str | None, t
     keys = pipeline.discover(
         app.settings, measurement=measurement, field_name=field_name, where=tag_filters(tags)
     )
-    if not keys:
-        raise CapplanError(
-            "no series matched: check [[series]], the filters and that data exists in InfluxDB"
-        )
     report = pipeline.for_each(keys, lambda key: (key, pipeline.refresh_forecast(app.settings, key)))
     for key, points in report.results:
         click.echo(f"{key}: {points} forecast points written")

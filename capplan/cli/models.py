@@ -43,7 +43,7 @@ def show(app: App, series, version: int | None) -> None:
     store = ModelStore.for_series(app.settings, series)
     path, metadata = store.load(series, version)
     versions = [v.version for v in store.versions(series)]
-    click.echo(jsonio.dumps({"directory": str(path), "versions": versions, **metadata}, indent=2))
+    click.echo(jsonio.dumps({"directory": str(path), **metadata, "stored_versions": versions}, indent=2))
 
 
 @models.command()
@@ -54,3 +54,7 @@ def rollback(app: App, series, version: int) -> None:
     """Make VERSION the current model of SERIES (the newer versions are kept)."""
     ModelStore.for_series(app.settings, series).rollback(series, version)
     click.echo(f"{series}: current version is now {version}")
+    click.echo(
+        "the forecast in InfluxDB (and what its alert compares against) is still the newer model's: "
+        "`capplan forecast` rewrites it from this version"
+    )
