@@ -111,7 +111,7 @@ class SeriesModel:
             scores=dict(self.scores),
         )
 
-    def update(self, recent: pd.Series) -> SeriesModel:
+    def update(self, recent: pd.Series, *, keep_newer: bool = True) -> SeriesModel:
         """Continue on recent data (the LSTMs from their weights on their own recent window, cheap
         models refit), with the stored step, periods and scaler; the winner is re-checked against
         seasonal naive on it.
@@ -119,7 +119,7 @@ class SeriesModel:
         The stored tail of the training data is put in front of ``recent`` (recent wins where they
         overlap; a long gap between them drops the tail), so a one-week window still holds enough
         cycles for a weekly profile."""
-        prepared = prepare(self._with_tail(recent), self.name, step=self.step)
+        prepared = prepare(self._with_tail(recent, keep_newer), self.name, step=self.step)
         y = prepared.values.to_numpy()
         try:
             model = self._copy_model().update(y, self.ctx)
@@ -142,7 +142,7 @@ class SeriesModel:
             tail=y[-len(self.tail) :],
         )
 
-    def _with_tail(self, recent: pd.Series) -> pd.Series:
+    def _with_tail(self, recent: pd.Series, keep_newer: bool) -> pd.Series:
         index = pd.DatetimeIndex(self.last_observed - self.step * np.arange(len(self.tail))[::-1])
         stored = pd.Series(self.tail, index=index)
         recent = recent.dropna()
@@ -153,9 +153,9 @@ class SeriesModel:
             recent_index.tz_localize("UTC") if recent_index.tz is None else recent_index.tz_convert("UTC")
         )
         recent = recent.set_axis(recent_index)
-        # Stored points outside the recent window stay: recent data that ends before the model's last
-        # observation (a re-sent or delayed batch) must not move the model back in time.
-        keep = (stored.index < recent_index[0]) | (stored.index > recent_index[-1])
+        # Stored points after the recent window stay (``keep_newer``): a re-sent or delayed batch must not
+        # move the model back in time. A hold-out check wants the model as of the window's end instead.
+        keep = (stored.index < recent_index[0]) | (keep_newer & (stored.index > recent_index[-1]))
         return pd.concat([stored[keep], recent]).sort_index()
 
     def _copy_model(self) -> Forecaster:

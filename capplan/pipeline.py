@@ -219,7 +219,8 @@ def _retrain_locked(
     first_step = old.forecast(1).frame.index[0]
     steps_to_tail_end = int((tail.index[-1] - first_step) / _step(settings)) + 1
     mae_before = _holdout_mae(old.forecast(max(steps_to_tail_end, 1)).frame, tail)
-    mae_after = _holdout_mae(old.update(head).forecast(holdout).frame, tail)
+    # The model as it would be with data up to the hold-out only, even if it was trained past its start.
+    mae_after = _holdout_mae(old.update(head, keep_newer=False).forecast(holdout).frame, tail)
     kept_previous = mae_after > mae_before  # NaN (old model already saw the hold-out) compares False
     version_after, points = version_before, 0
     if not kept_previous:

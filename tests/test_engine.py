@@ -190,6 +190,14 @@ def test_update_with_older_data_does_not_move_the_model_back(seasonal_model):
     assert len(updated.tail) == len(seasonal_model.tail)
 
 
+def test_update_as_of_an_earlier_time_for_a_hold_out_check(seasonal_model):
+    """The retrain's hold-out check needs the model as it would be with data up to the hold-out."""
+    head = hourly().iloc[-100:-24]
+    as_of = seasonal_model.update(head, keep_newer=False)
+    assert as_of.last_observed == head.index[-1]
+    assert as_of.forecast(24).frame.index[0] == hourly().index[-24]
+
+
 def test_update_accepts_any_timezone(seasonal_model):
     newer = hourly(1344 + 48).iloc[-48:]
     updated = seasonal_model.update(newer.tz_convert("America/New_York"))

@@ -111,6 +111,19 @@ def test_retrain_on_drift_saves_a_new_version_and_forecast(settings):
     assert new_run["yhat"].mean() > 45  # follows the jump (old level ~30)
 
 
+def test_retrain_hours_after_training_still_compares_two_models(settings):
+    """Trained 6 h ago, so the stored model saw most of the hold-out day: the update it is compared
+    with must be the model as of the hold-out's start, not the stored model again."""
+    rng = np.random.default_rng(3)
+    last = NOW.floor("h") - pd.Timedelta("1h")
+    _history(CPU, _cpu_values(21 * 24, rng), last - pd.Timedelta("6h"), settings.influxdb)
+    pipeline.train_series(settings, CPU, now=NOW - pd.Timedelta("6h"))
+    _history(CPU, _cpu_values(6, rng, offset=21 * 24) + 25, last, settings.influxdb)
+    result = pipeline.retrain(settings, CPU, now=NOW)
+    assert np.isfinite(result.mae_before) and np.isfinite(result.mae_after)
+    assert result.mae_after != result.mae_before, result
+
+
 def test_retrain_that_validates_worse_keeps_the_previous_model_and_forecast(settings):
     """A transient ramp just before the hold-out day misleads the update; the hold-out day is back on the
     old line, so the stored model's forecast wins and nothing is replaced."""
