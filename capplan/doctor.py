@@ -42,9 +42,9 @@ def offline_checks(settings: Settings) -> list[Check]:
         checks.append(
             Check(
                 "exec wrapper",
-                True,
-                "not set: `capplan alerts render|define` refuse until it is; run "
-                "venv-bootstrap/bootstrap.sh and set kapacitor.exec_wrapper",
+                False,
+                "not set, so `capplan alerts render|define` refuse and nothing retrains on drift; run "
+                "venv-bootstrap/bootstrap.sh and set kapacitor.exec_wrapper to the path it prints",
             )
         )
     elif not Path(wrapper).is_absolute():

@@ -38,6 +38,12 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path):
     assert result.output.strip().splitlines() == ["Error: influxdb.timeout: expected a number, got 'soon'"]
 
 
+def test_doctor_fails_without_the_exec_wrapper_alerts_need(tmp_path):
+    result = CliRunner().invoke(cli, ["--store", str(tmp_path), "doctor", "--offline"])
+    assert result.exit_code == 1
+    assert "FAIL exec wrapper: not set, so `capplan alerts render|define` refuse" in result.output
+
+
 def test_unusable_log_file_is_one_line_naming_it(tmp_path):
     log_file = tmp_path / "missing-dir" / "capplan.log"
     result = CliRunner().invoke(cli, ["doctor", "--offline"], env={"CAPPLAN_LOG_FILE": str(log_file)})
@@ -62,9 +68,9 @@ def test_unreachable_servers_each_get_a_line_and_nonzero_exit(tmp_path):
     )
     assert result.exit_code == 1
     fails = [line for line in result.output.splitlines() if line.startswith("FAIL")]
-    assert len(fails) == 2
-    assert "InfluxDB unreachable at http://127.0.0.1:9" in fails[0]
-    assert "Kapacitor unreachable at http://127.0.0.1:9" in fails[1]
+    assert len(fails) == 3  # the unset exec wrapper, then each server
+    assert "InfluxDB unreachable at http://127.0.0.1:9" in fails[1]
+    assert "Kapacitor unreachable at http://127.0.0.1:9" in fails[2]
 
 
 def test_malformed_series_argument_names_the_format(tmp_path):

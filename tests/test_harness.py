@@ -81,7 +81,10 @@ batch
         requests.delete(f"{api}/tasks/{task_id}", timeout=10)
 
 
-def test_doctor_reports_both_server_versions(influx_settings, kapacitor_url):
+def test_doctor_reports_both_server_versions(influx_settings, kapacitor_url, tmp_path):
+    wrapper = tmp_path / "capplan-kapacitor-exec"
+    wrapper.write_text("#!/bin/sh\n")
+    wrapper.chmod(0o755)
     result = CliRunner().invoke(
         cli,
         [
@@ -91,8 +94,11 @@ def test_doctor_reports_both_server_versions(influx_settings, kapacitor_url):
             influx_settings.database,
             "--kapacitor-url",
             kapacitor_url,
+            "--store",
+            str(tmp_path / "models"),
             "doctor",
         ],
+        env={"CAPPLAN_KAPACITOR_EXEC_WRAPPER": str(wrapper)},
     )
     assert result.exit_code == 0, result.output
     assert "influxdb: " in result.output and "version 1." in result.output

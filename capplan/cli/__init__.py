@@ -98,7 +98,7 @@ def doctor(app: App, offline: bool, as_json: bool) -> None:
         click.echo(jsonio.dumps([c.__dict__ for c in checks], indent=2))
     else:
         for check in checks:
-            click.echo(f"{'ok ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+            click.echo(f"{'ok ' if check.ok else 'FAIL'} {check.name}: {' '.join(check.detail.split())}")
     if not all(c.ok for c in checks):
         sys.exit(1)
 

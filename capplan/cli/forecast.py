@@ -65,6 +65,8 @@ def _read(path: Path, time_column: str | None, value_column: str | None) -> pd.S
             f"cannot read {path}: {first_line}; give a comma-separated CSV with ISO-8601 times "
             "(e.g. 2024-05-01T00:00:00Z)"
         ) from exc
+    if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
+        raise DataError(f"{path} looks ;-separated (header {frame.columns[0]!r}); give a comma-separated CSV")
     series = to_series(frame, time_column=time_column, value_column=value_column)
     return series.rename(value_column or series.name or path.stem)
 
@@ -118,7 +120,8 @@ def forecast_command(
         if given:
             names = ", ".join("--" + n.replace("_", "-") for n in given)
             raise click.UsageError(
-                f"{names} only apply with --input; without it the forecasts of the configured InfluxDB "
+                f"{names} only {'apply' if len(given) > 1 else 'applies'} with --input; without it the "
+                "forecasts of the configured InfluxDB "
                 "series are rewritten with model.horizon from the configuration"
             )
         _refresh_influx(app, measurement, field_name, tags)
