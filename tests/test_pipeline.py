@@ -94,14 +94,21 @@ def test_train_discovers_fits_saves_and_writes_forecast_and_capacity(settings):
     assert metadata["capacity"]["threshold"] == 75.0
 
 
-def test_retrain_on_drift_saves_a_new_version_and_forecast(settings):
-    rng = np.random.default_rng(1)
+def _retrain_after_jump(settings, seed: int, hours_since_training: int) -> pipeline.RetrainResult:
+    """Three weeks of CPU trained ``hours_since_training`` ago, then those hours 25 higher, then retrain."""
+    rng = np.random.default_rng(seed)
     last = NOW.floor("h") - pd.Timedelta("1h")
-    _history(CPU, _cpu_values(21 * 24, rng), last - pd.Timedelta("1D"), settings.influxdb)
-    pipeline.train_series(settings, CPU, now=NOW - pd.Timedelta("1D"))
+    trained = pd.Timedelta(hours=hours_since_training)
+    _history(CPU, _cpu_values(21 * 24, rng), last - trained, settings.influxdb)
+    pipeline.train_series(settings, CPU, now=NOW - trained)
+    _history(CPU, _cpu_values(hours_since_training, rng, offset=21 * 24) + 25, last, settings.influxdb)
+    return pipeline.retrain(settings, CPU, now=NOW)
+
+
+def test_retrain_on_drift_saves_a_new_version_and_forecast(settings):
     # The last day jumps up by 25: the stored forecast drifted, an update on recent data must beat it.
-    _history(CPU, _cpu_values(24, rng, offset=21 * 24) + 25, last, settings.influxdb)
-    result = pipeline.retrain(settings, CPU, now=NOW)
+    result = _retrain_after_jump(settings, seed=1, hours_since_training=24)
+    last = NOW.floor("h") - pd.Timedelta("1h")
     assert not result.kept_previous, result
     assert (result.version_before, result.version_after) == (1, 2)
     assert result.mae_after < result.mae_before
@@ -114,12 +121,7 @@ def test_retrain_on_drift_saves_a_new_version_and_forecast(settings):
 def test_retrain_hours_after_training_still_compares_two_models(settings):
     """Trained 6 h ago, so the stored model saw most of the hold-out day: the update it is compared
     with must be the model as of the hold-out's start, not the stored model again."""
-    rng = np.random.default_rng(3)
-    last = NOW.floor("h") - pd.Timedelta("1h")
-    _history(CPU, _cpu_values(21 * 24, rng), last - pd.Timedelta("6h"), settings.influxdb)
-    pipeline.train_series(settings, CPU, now=NOW - pd.Timedelta("6h"))
-    _history(CPU, _cpu_values(6, rng, offset=21 * 24) + 25, last, settings.influxdb)
-    result = pipeline.retrain(settings, CPU, now=NOW)
+    result = _retrain_after_jump(settings, seed=3, hours_since_training=6)
     assert np.isfinite(result.mae_before) and np.isfinite(result.mae_after)
     assert result.mae_after != result.mae_before, result
 
