@@ -113,9 +113,13 @@ def prepare(series: pd.Series, name: str, *, step: pd.Timedelta | None = None) -
         )
     grid = grid.interpolate(method="time", limit_area="inside")
     if len(grid) < MIN_POINTS:
-        raise DataError(
-            f"series {name!r}: only {len(grid)} steps of {step} after the last long gap; query more history"
+        where = (
+            f"after the long gap ending {dropped_before}; wait for more data after it (data before a long "
+            "gap is not used)"
+            if dropped_before is not None
+            else "in all; query more history or use a finer step"
         )
+        raise DataError(f"series {name!r}: only {len(grid)} steps of {step} {where}")
     if float(grid.max() - grid.min()) <= 1e-12 * max(1.0, abs(float(grid.mean()))):
         raise DataError(
             f"series {name!r}: constant value {grid.iloc[0]:g}; nothing to forecast (check the field queried)"

@@ -125,3 +125,10 @@ def test_repeated_local_hour_at_the_end_of_dst_is_explained():
     local = pd.DatetimeIndex(["2024-10-27 00:00", "2024-10-27 01:00", "2024-10-27 01:00", "2024-10-27 02:00"])
     with pytest.raises(DataError, match="local clocks repeat an hour when DST ends"):
         prepare(pd.Series([1.0, 2.0, 3.0, 4.0], index=local), "naive-local")
+
+
+def test_too_little_after_a_long_gap_says_to_wait_for_data():
+    index = pd.date_range("2024-01-01", periods=200, freq="1h", tz="UTC")
+    series = pd.Series(np.arange(200.0), index=index).drop(index[150:196])
+    with pytest.raises(DataError, match="only 4 steps .* after the long gap ending 2024-01-09 04:00"):
+        prepare(series, "gap")
