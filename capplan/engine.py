@@ -30,7 +30,7 @@ from capplan.models.ensemble import Ensemble
 from capplan.models.linear import LinearSegment
 from capplan.models.naive import SeasonalNaive
 from capplan.models.registry import build, model_class
-from capplan.series import PreparedSeries, prepare
+from capplan.series import PreparedSeries, infer_step, prepare
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,11 @@ class SeriesModel:
         The stored tail of the training data is put in front of ``recent`` (recent wins where they
         overlap; a long gap between them drops the tail), so a one-week window still holds enough
         cycles for a weekly profile."""
-        prepared = prepare(self._with_tail(recent, keep_newer), self.name, step=self.step)
+        # The new samples' own spacing decides between snapping and bucketing, as it did at training:
+        # the stored tail is already on the model's grid and would make raw data look coarse.
+        raw = pd.DatetimeIndex(recent.dropna().index)
+        native = infer_step(raw) if len(raw) >= 2 else self.step
+        prepared = prepare(self._with_tail(recent, keep_newer), self.name, step=self.step, native=native)
         y = prepared.values.to_numpy()
         try:
             model = self._copy_model().update(y, self.ctx)
@@ -143,6 +147,7 @@ class SeriesModel:
             why=why,
             last_observed=prepared.last_observed,
             tail=y[-len(self.tail) :],
+            floor=self.floor if self.floor is not None and float(np.min(y)) >= self.floor else None,
         )
 
     def _with_tail(self, recent: pd.Series, keep_newer: bool) -> pd.Series:
@@ -288,20 +293,31 @@ def fit(
             len(y),
             MIN_CYCLES * max(unmodelled),
         )
-    ctx = FitContext(periods=periods, horizon=h, steps_per_day=prepared.steps_per_day, seed=seed)
-    wanted = (
-        list(SEASONAL_CANDIDATES if periods else TREND_CANDIDATES) if candidates is None else list(candidates)
-    )
-    models = _candidates(wanted, ctx, lstm_epochs, len(y))
-    try:
-        plan = _plan(y, ctx, models, name)
-    except DataError as exc:
-        if prepared.dropped_before is None:
-            raise
-        raise DataError(
-            f"{exc} (only the data after the long gap ending {prepared.dropped_before} counts: "
-            "wait for more data after it)"
-        ) from exc
+    while True:
+        ctx = FitContext(periods=periods, horizon=h, steps_per_day=prepared.steps_per_day, seed=seed)
+        wanted = (
+            list(SEASONAL_CANDIDATES if periods else TREND_CANDIDATES)
+            if candidates is None
+            else list(candidates)
+        )
+        models = _candidates(wanted, ctx, lstm_epochs, len(y))
+        try:
+            plan = _plan(y, ctx, models, name)
+            break
+        except DataError as exc:
+            if len(periods) > 1:  # the longest period needs more history than a backtest here has
+                log.warning(
+                    "series %r: period %d leaves too little data to backtest: %s", name, max(periods), exc
+                )
+                unmodelled.append(max(periods))
+                periods = tuple(p for p in periods if p != max(periods))
+                continue
+            if prepared.dropped_before is None:
+                raise
+            raise DataError(
+                f"{exc} (only the data after the long gap ending {prepared.dropped_before} counts: "
+                "wait for more data after it)"
+            ) from exc
     forecasts: dict[str, np.ndarray] = {}
     scores: dict[str, float] = {}
     for cid, model in models.items():
@@ -334,7 +350,10 @@ def fit(
         winner = floor_id
     why = _why(winner, scores, floor_id, members if winner == "ensemble" else [], best_single)
     if unmodelled:
-        why += f"; period {unmodelled} not modelled: fewer than {MIN_CYCLES} cycles in {len(y)} points"
+        why += (
+            f"; period {unmodelled} not modelled: fewer than {MIN_CYCLES} cycles in {len(y)} points, or too "
+            f"little data to backtest it at a {h}-step horizon"
+        )
     lower, upper = intervals.error_quantiles(plan.actuals(y) - forecasts[winner])
     chosen = models[winner].fit(y, ctx)  # backtests fitted twins: this instance is still unfitted
     log.info("series %r: %s in %.2f s (%s)", name, winner, time.perf_counter() - started, why)
@@ -441,7 +460,10 @@ def _why(winner: str, scores: dict[str, float], floor_id: str, members: list[str
 
 def _steps(horizon: int | pd.Timedelta, prepared: PreparedSeries) -> int:
     integral = isinstance(horizon, (int, np.integer))
-    h = int(horizon) if integral else math.ceil(pd.Timedelta(horizon) / prepared.step)
+    if not integral and pd.Timedelta(horizon) < prepared.step:
+        h = 0  # a duration shorter than one step is a mistake (24 read as nanoseconds), not one step
+    else:
+        h = int(horizon) if integral else math.ceil(pd.Timedelta(horizon) / prepared.step)
     if h < 1:
         raise DataError(
             f"series {prepared.name!r}: horizon {horizon} is shorter than one step {prepared.step}"

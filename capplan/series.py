@@ -21,6 +21,7 @@ MAX_GAP_FRACTION = 0.05  # interpolated points allowed, as a share of the kept s
 SHORT_GAP_STEPS = 6  # gaps up to this many missing steps are interpolated...
 SHORT_GAP_DAY_FRACTION = 0.25  # ...or up to a quarter of a day, whichever is longer
 MIN_POINTS = 8
+PHASE_SAMPLES = 50  # newest samples whose median offset sets the grid's phase
 _ROUNDINGS = ("1s", "5s", "10s", "15s", "30s", "1min", "2min", "5min", "10min", "15min", "20min", "30min")
 _ROUNDINGS += ("1h", "2h", "3h", "4h", "6h", "12h", "1D", "7D")  # inferred steps within 10% snap to these
 
@@ -54,7 +55,9 @@ def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     return step.round("1s") if step >= pd.Timedelta("1s") else step
 
 
-def prepare(series: pd.Series, name: str, *, step: pd.Timedelta | None = None) -> PreparedSeries:
+def prepare(
+    series: pd.Series, name: str, *, step: pd.Timedelta | None = None, native: pd.Timedelta | None = None
+) -> PreparedSeries:
     """Validate, resample to ``step`` (mean per bucket), interpolate short gaps, cut at the last long gap.
 
     A long gap keeps only the data after it, logged, when enough remains: an outage in the middle of
@@ -66,11 +69,8 @@ def prepare(series: pd.Series, name: str, *, step: pd.Timedelta | None = None) -
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     if index.has_duplicates:
         dup = index[index.duplicated()][0]
-        hint = (
-            " (times without a UTC offset: local clocks repeat an hour when DST ends; give UTC or offsets)"
-            if series.index.tz is None
-            else ""
-        )
+        # Local times without a UTC offset repeat an hour when DST ends (and were read as UTC).
+        hint = " (local times without a UTC offset repeat an hour when DST ends: give UTC or offsets)"
         raise DataError(
             f"series {name!r}: duplicate timestamp {dup}{hint}; aggregate duplicates before forecasting"
         )
@@ -84,7 +84,7 @@ def prepare(series: pd.Series, name: str, *, step: pd.Timedelta | None = None) -
         raise DataError(f"series {name!r}: no numeric values (all NaN or empty); check the value column")
     if len(values) < MIN_POINTS:
         raise DataError(f"series {name!r}: only {len(values)} values; at least {MIN_POINTS} are needed")
-    native = infer_step(values.index)
+    native = native if native is not None else infer_step(values.index)
     step = step if step is not None else native
     grid = _regrid(values, step, native)
     missing = grid.isna().to_numpy()
@@ -137,10 +137,20 @@ def _regrid(values: pd.Series, step: pd.Timedelta, native: pd.Timedelta) -> pd.S
     forecast then starts one step after the last observation). Coarser steps aggregate into buckets
     on whole intervals from the epoch, as InfluxDB's GROUP BY time() does."""
     if step <= 1.5 * native:
-        origin = values.index[0] - step / 2
+        origin = _phase(values.index, step) - step / 2
         grid = values.resample(step, origin=origin, label="left", closed="left").mean()
         return grid.set_axis(grid.index + step / 2)
     return values.resample(step, origin="epoch", label="left", closed="left").mean()
+
+
+def _phase(index: pd.DatetimeIndex, step: pd.Timedelta) -> pd.Timestamp:
+    """Where the grid's points fall: the median offset of the newest samples from the last one, so one
+    late sample does not shift the grid, and after a DST change the grid follows the current clock
+    (the forecast continues from it)."""
+    recent = index[-PHASE_SAMPLES:]
+    steps = (recent - index[-1]) / step
+    offsets = np.asarray(steps - np.round(steps), dtype=float)
+    return index[-1] + step * float(np.median(offsets))
 
 
 def _nan_runs(missing: np.ndarray) -> list[tuple[int, int]]:

@@ -198,6 +198,30 @@ def test_update_as_of_an_earlier_time_for_a_hold_out_check(seasonal_model):
     assert as_of.forecast(24).frame.index[0] == hourly().index[-24]
 
 
+def test_update_of_an_hourly_model_with_raw_five_minute_samples_buckets_them():
+    index = pd.date_range("2024-03-01 00:02", periods=288 * 22, freq="5min", tz="UTC")
+    t = np.arange(len(index))
+    raw = pd.Series(
+        20 + 5 * np.sin(2 * np.pi * t / 288) + np.random.default_rng(5).normal(0, 0.5, len(t)), index=index
+    )
+    train, rest = raw.iloc[: 288 * 20], raw.iloc[288 * 20 :]
+    model = engine.fit(train, 24, step=pd.Timedelta("1h"), candidates=STATISTICAL)
+    updated = model.update(rest.iloc[:12])  # 00:02 .. 00:57 of the next day: the 00:00 bucket
+    assert updated.last_observed == model.last_observed + pd.Timedelta("1h")
+
+
+def test_floor_is_dropped_when_new_data_goes_below_it(seasonal_model):
+    newer = hourly(1344 + 48).iloc[-48:] - 100
+    assert seasonal_model.floor == 0.0 and seasonal_model.update(newer).floor is None
+
+
+def test_a_second_period_too_long_to_backtest_is_left_out():
+    """8 weeks hourly, 1,000 steps ahead: no backtest origin leaves two weeks of history, one day does."""
+    model = engine.fit(hourly(), 1000, name="long-horizon", candidates=STATISTICAL)
+    assert model.classification.periods == (24, 168) and model.ctx.periods == (24,)
+    assert "period [168] not modelled" in model.why and "too little data to backtest it" in model.why
+
+
 def test_update_accepts_any_timezone(seasonal_model):
     newer = hourly(1344 + 48).iloc[-48:]
     updated = seasonal_model.update(newer.tz_convert("America/New_York"))

@@ -123,12 +123,27 @@ def test_daily_local_midnights_across_dst_stay_one_point_per_day():
 
 def test_repeated_local_hour_at_the_end_of_dst_is_explained():
     local = pd.DatetimeIndex(["2024-10-27 00:00", "2024-10-27 01:00", "2024-10-27 01:00", "2024-10-27 02:00"])
-    with pytest.raises(DataError, match="local clocks repeat an hour when DST ends"):
+    with pytest.raises(DataError, match="without a UTC offset repeat an hour when DST ends"):
         prepare(pd.Series([1.0, 2.0, 3.0, 4.0], index=local), "naive-local")
 
 
 def test_too_little_after_a_long_gap_says_to_wait_for_data():
     index = pd.date_range("2024-01-01", periods=200, freq="1h", tz="UTC")
     series = pd.Series(np.arange(200.0), index=index).drop(index[150:196])
-    with pytest.raises(DataError, match="only 4 steps .* after the long gap ending 2024-01-09 04:00"):
+    with pytest.raises(DataError, match=r"only 4 steps .* after the long gap ending 2024-01-09 04:00"):
         prepare(series, "gap")
+
+
+def test_one_late_first_sample_does_not_move_the_grid():
+    index = pd.date_range("2024-03-01", periods=24 * 10, freq="1h", tz="UTC")
+    late = index.to_series().copy()
+    late.iloc[0] += pd.Timedelta("25min")
+    prepared = prepare(pd.Series(np.arange(len(index), dtype=float), index=pd.DatetimeIndex(late)), "late")
+    assert prepared.last_observed == index[-1] and prepared.interpolated == 0
+
+
+def test_after_dst_the_grid_follows_the_current_clock():
+    index = pd.date_range("2024-01-01", periods=200, freq="D", tz="Europe/Berlin")
+    prepared = prepare(pd.Series(np.arange(200, dtype=float), index=index), "daily")
+    assert prepared.last_observed == index[-1]  # local midnight in summer time, not 01:00
+    assert len(prepared.values) == 200
