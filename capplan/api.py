@@ -41,8 +41,26 @@ def forecast(
     from capplan import engine
 
     series = to_series(frame, time_column=time_column, value_column=value_column)
-    h = int(horizon) if isinstance(horizon, (int, np.integer)) else pd.Timedelta(horizon)
+    h = _horizon(horizon)
     return engine.fit(series, h, name=str(series.name or "series"), seed=seed).forecast()
+
+
+def _horizon(horizon: int | float | str | pd.Timedelta) -> int | pd.Timedelta:
+    """Whole numbers (24, 24.0, "24") count steps; anything else is a duration ("7d", a Timedelta)."""
+    if isinstance(horizon, (int, np.integer)):
+        return int(horizon)
+    if isinstance(horizon, (float, np.floating)):
+        if not float(horizon).is_integer():
+            raise DataError(
+                f"horizon {horizon} is not a whole number of steps; give steps or a duration like 7d"
+            )
+        return int(horizon)
+    if isinstance(horizon, str) and horizon.strip().isdigit():
+        return int(horizon)
+    try:
+        return pd.Timedelta(horizon)
+    except ValueError as exc:
+        raise DataError(f"horizon {horizon!r} is neither a step count nor a duration like 7d or 48h") from exc
 
 
 def to_series(

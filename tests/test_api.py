@@ -52,3 +52,18 @@ def test_never_negative_history_gives_never_negative_forecasts(tmp_path):
     )
     result = capplan.forecast(pd.Series(values, index=index), horizon=48)
     assert (result.frame.min() >= 0).all()
+
+
+@pytest.mark.parametrize("horizon", [24, 24.0, np.float64(24), "24", "24h"])
+def test_whole_numbers_count_steps_and_text_durations_are_durations(horizon):
+    index = pd.date_range(START, periods=24 * 14, freq="1h")
+    values = 10 + np.sin(2 * np.pi * np.arange(len(index)) / 24)
+    assert len(capplan.forecast(pd.Series(values, index=index), horizon=horizon).frame) == 24
+
+
+def test_a_duration_shorter_than_one_step_is_refused():
+    index = pd.date_range(START, periods=24 * 14, freq="1h")
+    with pytest.raises(DataError, match="shorter than one step"):
+        capplan.forecast(
+            pd.Series(np.arange(len(index), dtype=float), index=index), horizon=pd.Timedelta("30min")
+        )

@@ -137,7 +137,8 @@ def forecast_command(
     model = engine.fit(series, h, name=str(series.name), seed=seed, step=_step_value(step))
     frame = model.forecast().frame
     out = frame.reset_index()
-    out["time"] = out["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    sub_second = bool((out["time"].dt.microsecond != 0).any())
+    out["time"] = out["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if sub_second else "%Y-%m-%dT%H:%M:%SZ")
     out.to_csv(output, index=False)
     click.echo(
         f"{series.name}: {model.model_name} (backtest MASE {model.validation_mase:.3f}, "
