@@ -34,6 +34,7 @@ class Classification:
     peak_lags: tuple[int, ...]  # every ACF peak found
     peak_prominences: tuple[float, ...]
     reason: str
+    trending: bool = False  # seasonal, but found only once a straight-line trend was taken out
 
     @property
     def seasonal(self) -> bool:
@@ -67,8 +68,42 @@ def classify(y: np.ndarray, steps_per_day: float) -> Classification:
         reason = f"ACF peaks at lags {list(periods)} (prominence >= {MIN_PROMINENCE}); r={r:.2f}"
         return Classification("seasonal", periods, r, max_lag, peak_lags, proms, reason)
     why = f"r^2={r * r:.2f} >= {R2_TREND}" if r * r >= R2_TREND else f"r^2={r * r:.2f}, no ACF peak"
+    seasons = _seasons_under_trend(y, max_lag, steps_per_day)
+    if seasons:
+        reason = (
+            f"{why}, but without its straight-line trend the ACF peaks at lags {list(seasons)} and again at "
+            "their multiples: trend with a season"
+        )
+        return Classification("seasonal", seasons, r, max_lag, peak_lags, proms, reason, trending=True)
     reason = f"{why}: ACF without a periodic peak (>= {MIN_PROMINENCE} prominence), trend model"
     return Classification("trend", (), r, max_lag, peak_lags, proms, reason)
+
+
+def _seasons_under_trend(y: np.ndarray, max_lag: int, steps_per_day: float) -> tuple[int, ...]:
+    """Periods of a cycle riding on a strong trend (growing load), which dominates the raw ACF.
+
+    The least-squares line is taken out and the ACF looked at again; a bent trend (a disk whose fill
+    rate changed) leaves one broad bump there, so a period counts only if a strong peak comes back at
+    twice its lag: a cycle repeats, a bend does not."""
+    t = np.arange(len(y))
+    residual = y - np.polyval(np.polyfit(t, y, 1), t)
+    if np.std(residual) == 0:
+        return ()
+    rho = acf(residual, nlags=max_lag, fft=True)
+    peaks, props = find_peaks(rho, prominence=MIN_PROMINENCE / 2)
+    prominences = props["prominences"]
+    periods = _periods(rho, peaks, prominences, steps_per_day)
+    if not periods or max(prominences) < 2 * MIN_PROMINENCE:
+        return ()
+    first = periods[0]
+    tolerance = max(1, first // 12)
+    if 2 * first > max_lag:
+        return ()
+    # After the trough between the period and its double, the ACF rises again near the double (which
+    # may be the last lag computed, where find_peaks sees no peak).
+    trough = float(np.min(rho[first + 1 : 2 * first - tolerance + 1]))
+    again = float(np.max(rho[2 * first - tolerance : 2 * first + tolerance + 1]))
+    return periods if again - trough >= MIN_PROMINENCE else ()
 
 
 def _periods(

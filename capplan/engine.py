@@ -295,11 +295,10 @@ def fit(
         )
     while True:
         ctx = FitContext(periods=periods, horizon=h, steps_per_day=prepared.steps_per_day, seed=seed)
-        wanted = (
-            list(SEASONAL_CANDIDATES if periods else TREND_CANDIDATES)
-            if candidates is None
-            else list(candidates)
-        )
+        default = SEASONAL_CANDIDATES if periods else TREND_CANDIDATES
+        if periods and classification.trending:
+            default = (*SEASONAL_CANDIDATES, "linear")  # growth may matter more than the cycle
+        wanted = list(default) if candidates is None else list(candidates)
         models = _candidates(wanted, ctx, lstm_epochs, len(y))
         try:
             plan = _plan(y, ctx, models, name)

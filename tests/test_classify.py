@@ -45,6 +45,30 @@ def test_seasonal_with_trend_is_still_seasonal():
 
 
 @pytest.mark.parametrize("seed", range(3))
+def test_growing_load_keeps_its_daily_cycle(seed):
+    """Growing load: the trend swamps the raw ACF, the cycle shows once the line is taken out."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(672)
+    y = 50 + 0.05 * t + 5 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 1, len(t))
+    c = classify(y, 24)
+    assert (c.kind, c.periods, c.trending) == ("seasonal", (24,), True)
+    assert "trend with a season" in c.reason
+
+
+def test_weekly_bump_on_a_rising_daily_series():
+    rng = np.random.default_rng(0)
+    t = np.arange(120)
+    y = 100 + 0.5 * t + 10 * ((t % 7) >= 5) + rng.normal(0, 1, len(t))
+    assert classify(y, 1.0).periods == (7,)
+
+
+def test_metadata_without_the_trending_flag_still_loads():
+    data = classify(seasonal(1344, {24: 3}), 24).to_dict()
+    del data["trending"]
+    assert Classification.from_dict(data).trending is False
+
+
+@pytest.mark.parametrize("seed", range(3))
 def test_growing_disk_is_trend(seed):
     rng = np.random.default_rng(seed)
     y = np.cumsum(np.r_[np.full(600, 0.1), np.full(744, 0.3)]) + rng.normal(0, 0.5, 1344)

@@ -138,6 +138,16 @@ def test_every_candidate_is_backtested_when_the_history_allows_it():
     assert all(np.isfinite(model.scores[c]) for c in ("profile", "mstl", "lstm"))
 
 
+def test_growing_seasonal_load_also_tries_the_linear_model():
+    t = np.arange(24 * 28)
+    y = 50 + 0.05 * t + 5 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(8).normal(0, 1, len(t))
+    series = pd.Series(y, index=pd.date_range("2024-01-01", periods=len(t), freq="1h", tz="UTC"))
+    model = engine.fit(series, 48, name="growing", candidates=None, lstm_epochs=2)
+    assert model.classification.trending and model.ctx.periods == (24,)
+    assert {"linear", "mstl", "profile"} <= set(model.scores)
+    assert model.forecast().frame.yhat.mean() > series.iloc[-168:].mean()  # the growth carries on
+
+
 def test_horizon_too_long_for_the_history():
     with pytest.raises(DataError, match="horizon"):
         engine.fit(hourly(400), 300, name="cpu", candidates=STATISTICAL)
