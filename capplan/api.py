@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from capplan.errors import DataError
+from capplan.errors import DataError, first_line
 
 if TYPE_CHECKING:
     from capplan.classify import Classification
@@ -110,7 +110,7 @@ def parse_times(values: pd.Index | pd.Series) -> pd.DatetimeIndex:
             return pd.DatetimeIndex(pd.to_datetime(values, unit=unit, utc=True))
         return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
     except (ValueError, TypeError, OverflowError) as exc:
-        first = str(exc).split(" You might want")[0].strip().splitlines()[0] if str(exc).strip() else ""
         raise DataError(
-            f"cannot parse the times ({first}); give ISO-8601 times (2024-05-01T00:00:00Z) or epoch seconds"
+            f"cannot parse the times ({first_line(exc)}); give ISO-8601 times (2024-05-01T00:00:00Z) "
+            "or epoch seconds"
         ) from exc

@@ -6,6 +6,13 @@ Each error says what is wrong and how to fix it; the exit code tells scripts whi
 from __future__ import annotations
 
 
+def first_line(exc: Exception) -> str:
+    """The first line of a library's error message, without pandas' multi-line parsing advice (which
+    names keyword arguments a CLI user cannot pass)."""
+    text = str(exc).split(" You might want")[0].strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class CapplanError(Exception):
     """Base of every error capplan raises on purpose."""
 

@@ -11,7 +11,7 @@ from capplan import engine, jsonio
 from capplan.api import TIME_COLUMNS, to_series
 from capplan.cli.common import App, pass_app, tag_filters
 from capplan.config import duration
-from capplan.errors import CapplanError, ConfigError, DataError
+from capplan.errors import CapplanError, ConfigError, DataError, first_line
 
 _input = click.option(
     "--input",
@@ -59,10 +59,8 @@ def _read(path: Path, time_column: str | None, value_column: str | None) -> pd.S
         if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     except (OSError, ValueError) as exc:
-        text = str(exc).split(" You might want")[0].strip()
-        first_line = text.splitlines()[0] if text else type(exc).__name__
         raise DataError(
-            f"cannot read {path}: {first_line}; give a comma-separated CSV with ISO-8601 times "
+            f"cannot read {path}: {first_line(exc)}; give a comma-separated CSV with ISO-8601 times "
             "(e.g. 2024-05-01T00:00:00Z)"
         ) from exc
     if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
