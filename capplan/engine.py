@@ -97,12 +97,9 @@ class SeriesModel:
         if isinstance(self.model, LinearSegment):
             width = self.model.interval_halfwidth(h)
             lower, upper = np.minimum(lower, -width), np.maximum(upper, width)
-        if self.floor is not None:
+        if self.floor is not None:  # the upper bound, above the raised forecast, needs no clipping
             yhat = np.maximum(yhat, self.floor)
-            lower, upper = (
-                np.maximum(yhat + lower, self.floor) - yhat,
-                np.maximum(yhat + upper, self.floor) - yhat,
-            )
+            lower = np.maximum(yhat + lower, self.floor) - yhat
         index = pd.DatetimeIndex(self.last_observed + self.step * np.arange(1, h + 1), name="time")
         frame = pd.DataFrame(
             {"yhat": yhat, "yhat_lower": yhat + lower, "yhat_upper": yhat + upper}, index=index
@@ -458,11 +455,11 @@ def _why(winner: str, scores: dict[str, float], floor_id: str, members: list[str
 
 
 def _steps(horizon: int | pd.Timedelta, prepared: PreparedSeries) -> int:
-    integral = isinstance(horizon, (int, np.integer))
-    if not integral and pd.Timedelta(horizon) < prepared.step:
-        h = 0  # a duration shorter than one step is a mistake (24 read as nanoseconds), not one step
-    else:
-        h = int(horizon) if integral else math.ceil(pd.Timedelta(horizon) / prepared.step)
+    if isinstance(horizon, (int, np.integer)):
+        h = int(horizon)
+    else:  # a duration shorter than one step is a mistake (24 read as nanoseconds), not one step
+        span = pd.Timedelta(horizon)
+        h = math.ceil(span / prepared.step) if span >= prepared.step else 0
     if h < 1:
         raise DataError(
             f"series {prepared.name!r}: horizon {horizon} is shorter than one step {prepared.step}"

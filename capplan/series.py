@@ -131,7 +131,7 @@ def prepare(
 
 
 def _regrid(values: pd.Series, step: pd.Timedelta, native: pd.Timedelta) -> pd.Series:
-    """Mean per grid point. At the data's own rate the grid takes the phase of the first sample and
+    """Mean per grid point. At the data's own rate the grid takes the newest samples' phase and
     each sample goes to its nearest point, so jitter (59.9 s, 60.2 s) does not empty buckets and a
     series sampled at :30, or daily at local midnight across a DST change, keeps its own times (the
     forecast then starts one step after the last observation). Coarser steps aggregate into buckets

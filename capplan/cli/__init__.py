@@ -26,7 +26,7 @@ class CapplanGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CapplanError as exc:
-            click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
+            click.echo(f"Error: {_one_line(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
@@ -35,6 +35,11 @@ class CapplanGroup(click.Group):
                 err=True,
             )
             ctx.exit(1)
+
+
+def _one_line(text: str) -> str:
+    """Server messages (Kapacitor's and InfluxDB's JSON errors) span lines; a terminal line must not."""
+    return " ".join(text.split())
 
 
 def _setup_logging(settings: Settings, verbose: int) -> None:
@@ -98,7 +103,7 @@ def doctor(app: App, offline: bool, as_json: bool) -> None:
         click.echo(jsonio.dumps([c.__dict__ for c in checks], indent=2))
     else:
         for check in checks:
-            click.echo(f"{'ok ' if check.ok else 'FAIL'} {check.name}: {' '.join(check.detail.split())}")
+            click.echo(f"{'ok ' if check.ok else 'FAIL'} {check.name}: {_one_line(check.detail)}")
     if not all(c.ok for c in checks):
         sys.exit(1)
 

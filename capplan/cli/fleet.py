@@ -28,9 +28,8 @@ def train(
 ) -> None:
     """Train every configured series (or those matching the filters) and write their forecasts."""
     settings = app.settings
-    ModelStore.for_series(settings).root.mkdir(
-        parents=True, exist_ok=True
-    )  # a bad store fails before fitting
+    # A store that cannot be created fails here, before any series is fitted.
+    ModelStore.for_series(settings).root.mkdir(parents=True, exist_ok=True)
     keys = pipeline.discover(
         settings, measurement=measurement, field_name=field_name, where=tag_filters(tags)
     )

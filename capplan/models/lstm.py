@@ -161,9 +161,12 @@ class LstmTrio(Forecaster):
         """Two periods to decompose, and MIN_WINDOWS training windows of look-back plus block."""
         if not ctx.periods:
             return 1
-        period = ctx.periods[0]
-        block = self.block or min(ctx.horizon, min(ctx.periods))
-        return max(2 * period, max(min(period, self.max_look_back), period) + block + MIN_WINDOWS - 1)
+        period = ctx.periods[0]  # the input window never exceeds it: look-back = min(period, max_look_back)
+        return max(2 * period, period + self._block(ctx) + MIN_WINDOWS - 1)
+
+    def _block(self, ctx: FitContext) -> int:
+        """Steps each forward pass predicts: the shortest period unless set, never past the horizon."""
+        return self.block or min(ctx.horizon, min(ctx.periods))
 
     def params(self) -> dict[str, Any]:
         return {
@@ -187,7 +190,7 @@ class LstmTrio(Forecaster):
         keras = keras_backend.keras()
         period = ctx.periods[0]
         look_back = min(period, self.max_look_back)
-        block = self.block or min(ctx.horizon, min(ctx.periods))
+        block = self._block(ctx)
         y = np.asarray(y, dtype=float)
         components = decompose(y, period)
         origins = self._origins(len(y), max(look_back, period), block)
