@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,11 +21,11 @@ from capplan.config import KapacitorSettings, LogSettings, ModelSettings, Settin
 from capplan.kapacitor import KapacitorClient
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
+from tests.bootstrap import run_bootstrap
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 SEC = 10**9
-REPO = Path(__file__).resolve().parent.parent
 AWKWARD = 'web 1 o\'brien "x" /srv,a=b ünï'
 
 
@@ -82,24 +81,7 @@ def deployment(tmp_path, influx_settings, kapacitor_settings):
         'retrain_window = "7d"\nlstm_epochs = 5\n'
     )
     wrapper = project / "bin" / "capplan-kapacitor-exec"
-    subprocess.run(
-        [
-            "sh",
-            str(REPO / "venv-bootstrap" / "bootstrap.sh"),
-            "--project",
-            str(project),
-            "--venv",
-            str(Path(sys.executable).parent.parent),
-            "--config",
-            str(config),
-            "--wrapper",
-            str(wrapper),
-            "--no-install",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    run_bootstrap(project, wrapper, "--config", str(config)).check_returncode()
     settings = Settings(
         influxdb=influx_settings,
         kapacitor=KapacitorSettings(

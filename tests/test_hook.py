@@ -19,6 +19,7 @@ from capplan import hook
 from capplan.config import ModelSettings, Settings
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
+from tests.bootstrap import run_bootstrap
 
 T0 = "2026-01-01T00:00:00Z"
 KEY = SeriesKey.of("cpu", "usage_user", {"host": "srv 1 o'brien/ü", "cpu": "cpu-total"})
@@ -250,23 +251,7 @@ def test_bootstrap_wrapper_runs_the_hook_from_anywhere(tmp_path):
     (project / "capplan.toml").write_text('[model]\nstore = "var/models"\n')
     ModelStore(project / "var" / "models").save(KEY, lambda d: {"model": "naive"})
     wrapper = tmp_path / "bin dir" / "capplan exec"
-    repo = Path(__file__).resolve().parent.parent
-    setup = subprocess.run(
-        [
-            "sh",
-            str(repo / "venv-bootstrap" / "bootstrap.sh"),
-            "--project",
-            str(project),
-            "--venv",
-            str(Path(sys.executable).parent.parent),
-            "--wrapper",
-            str(wrapper),
-            "--no-install",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    setup = run_bootstrap(project, wrapper)
     assert setup.returncode == 0, setup.stderr
     assert f'exec_wrapper = "{wrapper}"' in setup.stdout
 
