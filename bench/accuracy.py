@@ -43,6 +43,7 @@ class Row:
     coverage: float
     seconds: float
     note: str
+    labelled: bool  # the window overlaps a NAB-labelled anomaly (see data.Case)
 
 
 def evaluate(panel: str, case: data.Case, method: str) -> Row:
@@ -57,7 +58,8 @@ def evaluate(panel: str, case: data.Case, method: str) -> Row:
     except Exception as exc:  # a method failing on a series is a result, not a crash of the run
         log.warning("%s on %s failed: %s", method, case.name, exc)
         nan = float("nan")
-        return Row(panel, case.name, method, nan, nan, nan, time.perf_counter() - started, f"failed: {exc}")
+        seconds, note = time.perf_counter() - started, f"failed: {exc}"
+        return Row(panel, case.name, method, nan, nan, nan, seconds, note, case.labelled)
     seconds = time.perf_counter() - started
     return Row(
         panel=panel,
@@ -68,6 +70,7 @@ def evaluate(panel: str, case: data.Case, method: str) -> Row:
         coverage=metrics.coverage(actual, pred.lower, pred.upper),
         seconds=seconds,
         note=pred.note,
+        labelled=case.labelled,
     )
 
 
@@ -148,39 +151,53 @@ def markdown(report: dict) -> str:
     for name, panel in report["panels"].items():
         lines += [f"## Panel {name} (horizon {panel['horizon']} h)", ""]
         lines += [f"Series ({len(panel['series'])}): " + ", ".join(panel["series"]), ""]
-        lines += [
-            "| method | mean MASE | median MASE | mean sMAPE % | median sMAPE % | mean coverage 95 "
-            "| median coverage 95 | mean s/series | median s/series | failed |",
-            "|---|---|---|---|---|---|---|---|---|---|",
-        ]
-        for method, s in panel["summary"].items():
-            lines.append(
-                f"| {method} | {s['mean_mase']:.3f} | {s['median_mase']:.3f} | {s['mean_smape']:.1f} "
-                f"| {s['median_smape']:.1f} | {s['mean_coverage']:.3f} | {s['median_coverage']:.3f} "
-                f"| {s['mean_seconds']:.2f} "
-                f"| {s['median_seconds']:.2f} | {s['failed']:.0f} |"
-            )
-        ratio = panel.get("capplan_ratio")
-        if ratio:
+        lines += _summary_table(panel["summary"], panel.get("capplan_ratio"))
+        clean = panel.get("unlabelled")
+        if clean:
             lines += [
                 "",
-                f"capplan / best reference ({ratio['best_reference']}): "
-                f"mean MASE x{ratio['mean_mase_ratio']:.3f}, "
-                f"median MASE x{ratio['median_mase_ratio']:.3f}; capplan / {ratio['best_naive']}: "
-                f"mean MASE x{ratio['mean_mase_ratio_to_naive']:.3f}",
+                f"Windows without a NAB-labelled anomaly ({clean['windows']} of {len(panel['series'])}; "
+                "labelled ones are marked * below):",
+                "",
             ]
+            lines += _summary_table(clean["summary"], clean["capplan_ratio"])
         lines += [
             "",
             "| series | method | MASE | sMAPE % | coverage | s | note |",
             "|---|---|---|---|---|---|---|",
         ]
         for r in panel["rows"]:
+            mark = " *" if r.get("labelled") else ""
             lines.append(
-                f"| {r['series']} | {r['method']} | {r['mase']:.3f} | {r['smape']:.1f} | {r['coverage']:.3f} "
-                f"| {r['seconds']:.2f} | {r['note']} |"
+                f"| {r['series']}{mark} | {r['method']} | {r['mase']:.3f} | {r['smape']:.1f} "
+                f"| {r['coverage']:.3f} | {r['seconds']:.2f} | {r['note']} |"
             )
         lines.append("")
     return "\n".join(lines)
+
+
+def _summary_table(summary: dict[str, dict[str, float]], ratio: dict | None) -> list[str]:
+    lines = [
+        "| method | mean MASE | median MASE | mean sMAPE % | median sMAPE % | mean coverage 95 "
+        "| median coverage 95 | mean s/series | median s/series | failed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for method, s in summary.items():
+        lines.append(
+            f"| {method} | {s['mean_mase']:.3f} | {s['median_mase']:.3f} | {s['mean_smape']:.1f} "
+            f"| {s['median_smape']:.1f} | {s['mean_coverage']:.3f} | {s['median_coverage']:.3f} "
+            f"| {s['mean_seconds']:.2f} "
+            f"| {s['median_seconds']:.2f} | {s['failed']:.0f} |"
+        )
+    if ratio:
+        lines += [
+            "",
+            f"capplan / best reference ({ratio['best_reference']}): "
+            f"mean MASE x{ratio['mean_mase_ratio']:.3f}, "
+            f"median MASE x{ratio['median_mase_ratio']:.3f}; capplan / {ratio['best_naive']}: "
+            f"mean MASE x{ratio['mean_mase_ratio_to_naive']:.3f}",
+        ]
+    return lines
 
 
 def warm_up(case: data.Case, methods: list[str]) -> dict[str, float]:
@@ -214,6 +231,8 @@ def run(panels: list[str], methods: list[str], train_hours: int | None, split: s
                 )
                 rows.append(row)
         summary = summarise(rows, methods)
+        unlabelled = [r for r in rows if not r.labelled]
+        clean = summarise(unlabelled, methods) if unlabelled else None
         report["panels"][name] = {
             "horizon": len(cases[0].test) if cases else 0,
             "series": [c.name for c in cases],
@@ -221,6 +240,13 @@ def run(panels: list[str], methods: list[str], train_hours: int | None, split: s
             "interpolated_hours": {c.name: c.interpolated for c in cases},
             "summary": summary,
             "capplan_ratio": capplan_ratio(summary),
+            "unlabelled": None
+            if clean is None
+            else {
+                "windows": sum(not c.labelled for c in cases),
+                "summary": clean,
+                "capplan_ratio": capplan_ratio(clean),
+            },
             "rows": [asdict(r) for r in rows],
         }
     report["seconds"] = time.time() - started

@@ -35,6 +35,9 @@ class Case:
     train: pd.Series  # hourly, tz-naive local time (as in the CSVs), no NaN
     test: pd.Series
     interpolated: int  # hourly buckets with no raw sample, filled by interpolation
+    # The test window overlaps one of NAB's labelled anomaly windows: a failure no forecaster is meant
+    # to predict, so accuracy and coverage are also reported without these windows.
+    labelled: bool = False
 
 
 def hourly(path: Path) -> tuple[pd.Series, int]:
@@ -47,8 +50,19 @@ def hourly(path: Path) -> tuple[pd.Series, int]:
 
 def groups(data_dir: Path = DATA_DIR) -> dict[str, str]:
     """File name -> NAB group (e.g. realAWSCloudwatch), read from NAB's label file."""
-    windows = json.loads((data_dir / "combined_windows.json").read_text())
-    return {Path(key).name: key.split("/")[0] for key in windows}
+    return {Path(key).name: key.split("/")[0] for key in _label_file(data_dir)}
+
+
+def anomalies(data_dir: Path = DATA_DIR) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    """File stem -> NAB's labelled anomaly windows (start, end), local time as in the CSVs."""
+    return {
+        Path(key).stem: [(pd.Timestamp(start), pd.Timestamp(end)) for start, end in windows]
+        for key, windows in _label_file(data_dir).items()
+    }
+
+
+def _label_file(data_dir: Path) -> dict[str, list[list[str]]]:
+    return json.loads((data_dir / "combined_windows.json").read_text())
 
 
 def panel(
@@ -62,6 +76,7 @@ def panel(
     if split not in ("test", "dev"):
         raise ValueError(f"unknown split {split!r}; use test or dev")
     group_of = groups(data_dir)
+    labels = anomalies(data_dir)
     cases = []
     for path in sorted(data_dir.glob("*.csv")):
         values, missing = hourly(path)
@@ -76,21 +91,32 @@ def panel(
         else:
             raise ValueError(f"unknown panel {which!r}; use long or short")
         if split == "test":
-            cases.append(_case(path.stem, values, len(values) - holdout, holdout, missing, train_hours))
+            cases.append(
+                _case(path.stem, values, len(values) - holdout, holdout, missing, train_hours, labels)
+            )
             continue
         for k in range(1, DEV_ORIGINS + 1):
             end = len(values) - (k + 1) * holdout
             if end < DEV_MIN_TRAIN[which]:
                 break
-            cases.append(_case(f"{path.stem}@-{k}", values, end, holdout, missing, train_hours))
+            cases.append(_case(f"{path.stem}@-{k}", values, end, holdout, missing, train_hours, labels))
     log.info("panel %s: %d series", which, len(cases))
     return cases
 
 
 def _case(
-    name: str, values: pd.Series, end: int, holdout: int, missing: int, train_hours: int | None
+    name: str,
+    values: pd.Series,
+    end: int,
+    holdout: int,
+    missing: int,
+    train_hours: int | None,
+    labels: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]],
 ) -> Case:
     train = values.iloc[:end]
     if train_hours is not None:
         train = train.iloc[-train_hours:]
-    return Case(name=name, train=train, test=values.iloc[end : end + holdout], interpolated=missing)
+    test = values.iloc[end : end + holdout]
+    first, stop = test.index[0], test.index[-1] + pd.Timedelta("1h")  # hourly buckets: [start, start+1h)
+    labelled = any(start < stop and finish >= first for start, finish in labels.get(str(values.name), []))
+    return Case(name=name, train=train, test=test, interpolated=missing, labelled=labelled)

@@ -36,3 +36,18 @@ def test_dev_windows_end_where_the_next_begins_and_before_the_held_out_one(nab_d
 def test_unknown_split_is_refused(nab_dir):
     with pytest.raises(ValueError, match="split"):
         data.panel("long", nab_dir, split="holdout")
+
+
+def test_a_window_overlapping_a_labelled_anomaly_is_marked(tmp_path):
+    hours = 30 * 24
+    index = pd.date_range("2014-01-01", periods=hours, freq="1h")
+    pd.DataFrame({"timestamp": index, "value": np.arange(hours, dtype=float)}).to_csv(
+        tmp_path / "machine.csv", index=False
+    )
+    # The label ends 10 minutes into the held-out week's first hour: that hour's mean holds it.
+    held_out_start = index[-168]
+    label = [str(held_out_start - pd.Timedelta(days=2)), str(held_out_start + pd.Timedelta("10min"))]
+    (tmp_path / "combined_windows.json").write_text(json.dumps({"realKnownCause/machine.csv": [label]}))
+    (test,) = data.panel("long", tmp_path)
+    dev = data.panel("long", tmp_path, split="dev")
+    assert test.labelled and [c.labelled for c in dev] == [False] * len(dev)
