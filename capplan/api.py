@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from capplan.errors import DataError, first_line
+from capplan.config import duration
+from capplan.errors import ConfigError, DataError, first_line
 
 if TYPE_CHECKING:
     from capplan.classify import Classification
@@ -41,12 +42,13 @@ def forecast(
     from capplan import engine
 
     series = to_series(frame, time_column=time_column, value_column=value_column)
-    h = _horizon(horizon)
+    h = parse_horizon(horizon)
     return engine.fit(series, h, name=str(series.name or "series"), seed=seed).forecast()
 
 
-def _horizon(horizon: int | float | str | pd.Timedelta) -> int | pd.Timedelta:
-    """Whole numbers (24, 24.0, "24") count steps; anything else is a duration ("7d", a Timedelta)."""
+def parse_horizon(horizon: int | float | str | pd.Timedelta) -> int | pd.Timedelta:
+    """Whole numbers (24, 24.0, "24") count steps; anything else is a duration: InfluxDB's form first
+    ("7d", "2w", as TICK users write it, and which pandas deprecates), then pandas' ("1 days", "PT24H")."""
     if isinstance(horizon, (int, np.integer)):
         return int(horizon)
     if isinstance(horizon, (float, np.floating)):
@@ -55,12 +57,20 @@ def _horizon(horizon: int | float | str | pd.Timedelta) -> int | pd.Timedelta:
                 f"horizon {horizon} is not a whole number of steps; give steps or a duration like 7d"
             )
         return int(horizon)
-    if isinstance(horizon, str) and horizon.strip().isdigit():
-        return int(horizon)
+    if isinstance(horizon, str):
+        if horizon.strip().isdigit():
+            return int(horizon)
+        try:
+            return pd.Timedelta(duration(horizon))
+        except ConfigError:
+            pass  # not InfluxDB's form; pandas may still read it
     try:
-        return pd.Timedelta(horizon)
+        span = pd.Timedelta(horizon)
     except ValueError as exc:
         raise DataError(f"horizon {horizon!r} is neither a step count nor a duration like 7d or 48h") from exc
+    if span <= pd.Timedelta(0):
+        raise DataError(f"horizon {horizon!r} is not a positive duration like 7d or 48h")
+    return span
 
 
 def to_series(

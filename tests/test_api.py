@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import capplan
-from capplan.api import to_series
+from capplan.api import parse_horizon, to_series
 from capplan.errors import DataError
 
 START = pd.Timestamp("2024-01-01", tz="UTC")
@@ -67,3 +69,16 @@ def test_a_duration_shorter_than_one_step_is_refused():
         capplan.forecast(
             pd.Series(np.arange(len(index), dtype=float), index=index), horizon=pd.Timedelta("30min")
         )
+
+
+@pytest.mark.parametrize(("text", "expected"), [("2d", "2 days"), ("1w", "7 days"), ("PT36H", "36 hours")])
+def test_influxdb_and_iso_durations_are_read_without_pandas_deprecations(text, expected):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pandas deprecates "d" and "w", the units TICK users write
+        assert parse_horizon(text) == pd.Timedelta(expected)
+
+
+@pytest.mark.parametrize("text", ["0h", "-3h", "soon"])
+def test_a_horizon_that_is_not_a_positive_duration_is_refused(text):
+    with pytest.raises(DataError, match="duration like 7d or 48h"):
+        parse_horizon(text)

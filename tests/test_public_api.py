@@ -17,6 +17,14 @@ def test_import_capplan_stays_light():
     assert out.strip() == "[]"
 
 
+def test_the_command_line_loads_the_forecasting_stack_only_to_fit():
+    """`capplan --help`, `alerts list` and `status` should not wait seconds for scipy and statsmodels."""
+    heavy = "('scipy.signal', 'statsmodels', 'keras', 'jax', 'capplan.engine')"
+    code = f"import sys, capplan.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_forecast_stays_the_function_after_the_engine_is_imported():
     code = (
         "import types, capplan, capplan.engine; capplan.fit; import capplan.api;"

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import pandas as pd
 
-from capplan import engine, jsonio
-from capplan.api import TIME_COLUMNS, to_series
+from capplan import jsonio
+from capplan.api import TIME_COLUMNS, parse_horizon, to_series
 from capplan.cli.common import App, pass_app, tag_filters
 from capplan.config import duration
 from capplan.errors import CapplanError, ConfigError, DataError, first_line
+
+if TYPE_CHECKING:
+    from capplan.engine import SeriesModel
 
 _input = click.option(
     "--input",
@@ -52,6 +56,14 @@ def _step_value(text: str | None) -> pd.Timedelta | None:
         raise click.BadParameter(f"{text!r} is not a duration like 5m or 1h", param_hint="--step") from exc
 
 
+def _fit(series: pd.Series, h: int | pd.Timedelta, seed: int, step: str | None) -> SeriesModel:
+    """The engine is imported here, not at the top: it pulls in scipy.signal and statsmodels (about 2 s),
+    which every other command (``--help``, ``alerts list``, the status table) would pay for."""
+    from capplan import engine
+
+    return engine.fit(series, h, name=str(series.name), seed=seed, step=_step_value(step))
+
+
 def _read(path: Path, time_column: str | None, value_column: str | None) -> pd.Series:
     try:
         frame = pd.read_csv(path)
@@ -70,12 +82,10 @@ def _read(path: Path, time_column: str | None, value_column: str | None) -> pd.S
 
 
 def _horizon_value(text: str) -> int | pd.Timedelta:
-    if text.isdigit():
-        return int(text)
     try:
-        return pd.Timedelta(duration(text, "--horizon"))
-    except ConfigError as exc:
-        raise click.BadParameter(f"{text!r} is neither a step count nor a duration like 7d or 48h") from exc
+        return parse_horizon(text)
+    except DataError as exc:
+        raise click.BadParameter(str(exc), param_hint="--horizon") from exc
 
 
 @click.command("forecast")
@@ -132,7 +142,7 @@ def forecast_command(
         )
     series = _read(input_path, time_column, value_column)
     h = _horizon_value(horizon)
-    model = engine.fit(series, h, name=str(series.name), seed=seed, step=_step_value(step))
+    model = _fit(series, h, seed, step)
     frame = model.forecast().frame
     out = frame.reset_index()
     sub_second = bool((out["time"].dt.microsecond != 0).any())
@@ -178,7 +188,7 @@ def explain_command(
     """Show how a CSV series is classified, every candidate's backtest score and why the winner won."""
     series = _read(input_path, time_column, value_column)
     h = _horizon_value(horizon)
-    info = engine.fit(series, h, name=str(series.name), seed=seed, step=_step_value(step)).explain()
+    info = _fit(series, h, seed, step).explain()
     if as_json:
         click.echo(jsonio.dumps(info, indent=2))
         return
