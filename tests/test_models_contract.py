@@ -87,6 +87,20 @@ def test_seasonal_models_learn_the_cycle():
         assert np.abs(m.fit(y, CTX).predict(48) - truth).mean() < naive_err
 
 
+def test_a_steady_level_ignores_a_dip_at_the_end_and_fits_on_short_data():
+    y = series(1000)
+    y[-30:] -= 15  # a holiday at the end of the data
+    truth = series(1048)[-48:]
+    quick, steady = SeasonalProfile(), SeasonalProfile(level_periods=7)
+    assert (
+        np.abs(steady.fit(y, CTX).predict(48) - truth).mean()
+        < 0.5 * np.abs(quick.fit(y, CTX).predict(48) - truth).mean()
+    )
+    # Seven days of level on four days of data: the level comes from what there is.
+    daily = FitContext(periods=(24,), horizon=48, steps_per_day=24, seed=0)
+    assert np.isfinite(SeasonalProfile(level_periods=7).fit(series(96), daily).predict(48)).all()
+
+
 def test_bad_hyper_parameters_fail_at_once():
     with pytest.raises(ValueError):
         SeasonalNaive(period=0)

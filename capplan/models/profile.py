@@ -46,7 +46,7 @@ class SeasonalProfile(Forecaster):
         y = np.asarray(y, dtype=float)
         blocks = y[len(y) - cycles * period :].reshape(cycles, period)
         self._profile = np.median(blocks - np.median(blocks, axis=1, keepdims=True), axis=0)
-        level_window = min(ctx.periods) * self.level_periods
+        level_window = min(min(ctx.periods) * self.level_periods, len(y))
         phase = np.arange(-level_window, 0) % period  # blocks end at the last point: the profile's phase 0
         self._level = float(np.median(y[-level_window:] - self._profile[phase]))
         return self
