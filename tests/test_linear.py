@@ -63,3 +63,28 @@ def test_no_break_uses_all_points():
     y = disk([], [0.1], 300, noise=0.0, seed=0) + np.sin(np.arange(300)) * 1e-3
     assert last_breakpoint(y, min_segment=12) in range(0, 300)
     assert LinearSegment().fit(y, CTX).predict(1)[0] == pytest.approx(y[-1] + 0.1, abs=0.01)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_noise_on_one_line_is_not_cut_up(seed):
+    """The sharpest 10% of |diff| on a noisy line are noise: fitting after the last of them took the
+    slope from a few dozen points and put the disk-full date off by up to 2x."""
+    y = disk([], [0.02], 504, noise=0.3, seed=seed)
+    model = LinearSegment().fit(y, CTX)
+    assert model.state["breakpoint"] == 0
+    assert model.state["slope"] == pytest.approx(0.02, rel=0.1)
+
+
+def test_a_spike_at_the_last_point_does_not_bend_the_line():
+    y = disk([], [0.01], 672, noise=0.0, seed=0)
+    y[-1] += 80
+    yhat = LinearSegment().fit(y, CTX).predict(24)
+    assert np.diff(yhat).mean() == pytest.approx(0.01, rel=0.05)
+    assert yhat[0] == pytest.approx(y[-2] + 0.02, abs=0.05)
+
+
+def test_the_last_cleanup_of_a_sawtooth_starts_the_segment():
+    rng = np.random.default_rng(0)
+    y = np.concatenate([40 + 0.05 * np.arange(300), 42 + 0.05 * np.arange(300), 41 + 0.08 * np.arange(240)])
+    y = y + rng.normal(0, 0.3, len(y))
+    assert abs(last_breakpoint(y, min_segment=42) - 600) <= 0.05 * len(y)
