@@ -45,7 +45,9 @@ SEASONAL_CANDIDATES = (
     "lstm",
     "ensemble",
 )
-TREND_CANDIDATES = ("snaive", "linear")
+# Without a season the profiles are robust levels (a day's median, a week's): a flat or noisy series is
+# forecast by its typical value, not by whatever its last point was.
+TREND_CANDIDATES = ("snaive", "linear", "profile", "profile_steady", "ensemble")
 # Candidate id -> (model name, constructor keywords), for ids that are a variant of a model. Profiles
 # over 6 cycles (steadier shape) and with a level over two short periods (steadier level) win on other
 # series than the default; with them and the floor-inclusive ensemble, 26 weekly NAB origins before the
@@ -58,7 +60,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "profile_slow": ("profile", {"level_periods": 2}),
     "profile_steady": ("profile", {"level_periods": 7}),
 }
-SEASONAL_ONLY = ("profile", "profile6", "profile_slow", "profile_steady", "mstl", "lstm")
+SEASONAL_ONLY = ("mstl", "lstm")
 ENSEMBLE_SIZE = 3
 # A single candidate must beat the ensemble's backtest MASE by more than this to be chosen over it: among
 # near-ties the backtest winner is partly luck, and the average is the safer bet (dev origins: 1.14 -> 1.12).
@@ -344,18 +346,23 @@ def fit(
     floor_id = min(naives, key=lambda c: scores[c])
     floor = scores[floor_id]
     # The best few, the floor included: averaging a profile with the naive it refines also helps.
-    best = sorted((c for c in forecasts if not c.startswith("snaive") or c == floor_id), key=scores.get)
+    best = sorted(
+        (c for c in forecasts if not c.startswith("snaive") or c == floor_id),
+        key=lambda c: (scores[c], c.startswith("snaive")),
+    )
     members = best[:ENSEMBLE_SIZE]
     if "ensemble" in wanted and len(members) >= 2:
         forecasts["ensemble"] = np.mean([forecasts[c] for c in members], axis=0)
         scores["ensemble"] = plan.mase(y, forecasts["ensemble"])
         models["ensemble"] = Ensemble.of([models[c] for c in members])
-    winner = min(forecasts, key=lambda c: scores[c])  # candidates that failed have no forecasts
+    # Candidates that failed have no forecasts. On an exact tie (a constant stretch) a model beats the
+    # naive floor: a tie is not a loss, and the naive would repeat whatever the last points were.
+    winner = min(forecasts, key=lambda c: (scores[c], c.startswith("snaive")))
     near_tie = "ensemble" in scores and scores[winner] > scores["ensemble"] * (1 - ENSEMBLE_MARGIN)
     best_single = winner
     if winner != "ensemble" and near_tie:
         winner = "ensemble"
-    if winner != floor_id and not scores[winner] < floor:
+    if scores[winner] > floor:
         winner = floor_id
     why = _why(winner, scores, floor_id, members if winner == "ensemble" else [], best_single)
     if unmodelled:

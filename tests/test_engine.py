@@ -254,3 +254,15 @@ def test_ensemble_why_names_its_member_candidates():
     assert sorted(members) == ["mstl", "profile", "profile6"]
     assert model.scores["ensemble"] == model.validation_mase
     assert model.validation_mase * (1 - engine.ENSEMBLE_MARGIN) <= min(model.scores[m] for m in members)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.5])
+def test_a_spike_at_the_last_point_of_a_flat_series_is_not_the_forecast(noise):
+    """Naive and the least-squares line repeated or followed the last point for the whole horizon; the
+    robust levels win ties and the spike-filtered line does not lean on it."""
+    index = pd.date_range("2024-01-01", periods=24 * 28, freq="1h", tz="UTC")
+    values = np.round(5 + np.random.default_rng(2).normal(0, noise, len(index)), 1)
+    values[-1] = 90
+    model = engine.fit(pd.Series(values, index=index), 48, name="cpu")
+    assert model.model_id != "snaive1"
+    assert np.abs(model.forecast().frame["yhat"] - 5).max() < 1

@@ -17,8 +17,9 @@ from capplan.models.base import FitContext, Forecaster
 
 
 class SeasonalProfile(Forecaster):
-    """Forecast = median level of the last ``level_periods`` of the shortest period + median profile
-    of the last ``cycles`` cycles of the longest period (deviations from each cycle's median)."""
+    """Forecast = median level of the last ``level_periods`` of the shortest period (of days, without a
+    season) + median profile of the last ``cycles`` cycles of the longest period (deviations from each
+    cycle's median)."""
 
     name: ClassVar[str] = "profile"
 
@@ -37,16 +38,17 @@ class SeasonalProfile(Forecaster):
         return {"cycles": self.cycles, "level_periods": self.level_periods}
 
     def fit(self, y: np.ndarray, ctx: FitContext) -> Self:
-        if not ctx.periods:
-            raise ModelError("the seasonal profile needs a seasonal period")
-        period = max(ctx.periods)
+        # Without a season the profile is flat and the model is the robust level alone, over whole days:
+        # the median that a spike at the last point cannot move, where naive repeats it for the horizon.
+        period = max(ctx.periods, default=1)
+        short = min(ctx.periods, default=max(1, round(ctx.steps_per_day)))
         cycles = min(self.cycles, len(y) // period)
         if cycles < 1:
             raise ModelError(f"the seasonal profile needs one period ({period} points), got {len(y)}")
         y = np.asarray(y, dtype=float)
         blocks = y[len(y) - cycles * period :].reshape(cycles, period)
         self._profile = np.median(blocks - np.median(blocks, axis=1, keepdims=True), axis=0)
-        level_window = min(min(ctx.periods) * self.level_periods, len(y))
+        level_window = min(short * self.level_periods, len(y))
         phase = np.arange(-level_window, 0) % period  # blocks end at the last point: the profile's phase 0
         self._level = float(np.median(y[-level_window:] - self._profile[phase]))
         return self
