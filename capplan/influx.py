@@ -20,7 +20,7 @@ from capplan import influxql as q
 from capplan import lineprotocol as lp
 from capplan.config import InfluxSettings, SeriesSpec
 from capplan.errors import InfluxError
-from capplan.serieskey import SeriesKey
+from capplan.serieskey import MODEL_TAG, SeriesKey
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +197,13 @@ def write_points(client: InfluxDBClient, settings: InfluxSettings, points: list[
 def write_forecast(
     client: InfluxDBClient, settings: InfluxSettings, key: SeriesKey, frame: pd.DataFrame, model: str
 ) -> int:
-    """Write ``pred_<measurement>`` points (series tags + ``field`` + ``model``), then retire the old
-    run's leftovers. The ``field`` tag keeps two fields of one measurement (usage_user, usage_system
-    of one host) from overwriting each other's forecasts.
+    """Write ``pred_<measurement>`` points (series tags + ``capplan_field`` + ``capplan_model``), then
+    retire the old run's leftovers. The field tag keeps two fields of one measurement (usage_user,
+    usage_system of one host) from overwriting each other's forecasts.
 
     Points are overwritten one by one (same series, same time). Only after the write succeeded are the
     old run's points removed: those beyond the new horizon, and those in the new range that carry another
-    ``model`` tag (a model change must not leave two forecasts overlapping).
+    model tag (a model change must not leave two forecasts overlapping).
 
     InfluxDB 1.x DELETE has no retention-policy clause: it removes matching points from every RP of the
     database. Accepted, because ``pred_*`` measurements are capplan's own and one deployment writes them
@@ -212,7 +212,7 @@ def write_forecast(
     if frame.empty:
         raise ValueError(f"{key}: empty forecast; nothing to write (the stored forecast is left as it is)")
     measurement = f"pred_{key.measurement}"
-    tags = {**_forecast_tags(key), "model": model}
+    tags = {**key.forecast_tags(), MODEL_TAG: model}
     times = frame.index.tz_convert("UTC") if frame.index.tz is not None else frame.index.tz_localize("UTC")
     points = [
         {
@@ -228,13 +228,13 @@ def write_forecast(
         for t, row in zip(times, frame.itertuples(index=False), strict=True)
     ]
     write_points(client, settings, points)
-    exact = _series_filter(client, settings, measurement, _forecast_tags(key), ignore=("model",))
+    exact = _series_filter(client, settings, measurement, key.forecast_tags(), ignore=(MODEL_TAG,))
     target = q.ident(measurement)
     first, last = q.time_literal(times[0]), q.time_literal(times[-1])
     beyond_horizon = [*exact, f"time > {last}"]
     other_models = [
         *exact,
-        f"{q.ident('model')} != {q.literal(model)}",
+        f"{q.ident(MODEL_TAG)} != {q.literal(model)}",
         f"time >= {first}",
         f"time <= {last}",
     ]
@@ -246,13 +246,13 @@ def write_forecast(
 def read_forecast(
     client: InfluxDBClient, settings: InfluxSettings, key: SeriesKey, *, since: pd.Timestamp | None = None
 ) -> pd.DataFrame:
-    """The stored forecast of one series (any ``model`` tag), oldest first.
+    """The stored forecast of one series (any model tag), oldest first.
 
     Earlier runs' points before a newer run's start are kept (what was predicted for the past, next to
     what happened); ``since`` (e.g. the last training time) leaves them out."""
     measurement = f"pred_{key.measurement}"
     columns = ["yhat", "yhat_lower", "yhat_upper"]
-    exact = _series_filter(client, settings, measurement, _forecast_tags(key), ignore=("model",))
+    exact = _series_filter(client, settings, measurement, key.forecast_tags(), ignore=(MODEL_TAG,))
     source = q.source(settings.database, settings.retention_policy, measurement)
     if since is not None:
         exact.append(f"time >= {q.time_literal(since)}")
@@ -264,11 +264,6 @@ def read_forecast(
     return pd.DataFrame({c: [float(r[c]) for r in rows] for c in columns}, index=index).sort_index()
 
 
-def _forecast_tags(key: SeriesKey) -> dict[str, str]:
-    """Tags of a series' points in capplan's own measurements: its tags plus the field forecast."""
-    return {**key.tag_dict, "field": key.field}
-
-
 def write_capacity(
     client: InfluxDBClient,
     settings: InfluxSettings,
@@ -276,15 +271,15 @@ def write_capacity(
     fields: dict[str, float | int | str],
     when: pd.Timestamp,
 ) -> None:
-    """One ``capacity_<measurement>`` point with the series' tags plus ``field`` (several fields of one
-    measurement can have thresholds)."""
+    """One ``capacity_<measurement>`` point with the series' tags plus ``capplan_field`` (several fields
+    of one measurement can have thresholds)."""
     write_points(
         client,
         settings,
         [
             {
                 "measurement": f"capacity_{key.measurement}",
-                "tags": _forecast_tags(key),
+                "tags": key.forecast_tags(),
                 "time": int(pd.Timestamp(when).value),
                 "fields": dict(fields),
             }

@@ -7,10 +7,26 @@ with backslash escapes for ``\\``, ``,``, ``=`` and space, so it is readable and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from capplan.errors import DataError
+
 _SPECIAL = ("\\", ",", "=", " ")
+# Tags capplan adds to its own measurements (pred_*, capacity_*): which field a point forecasts, and the
+# model that made it. Prefixed, because Telegraf plugins have tags named ``model`` (smart, ipmi) and
+# ``field`` would be just as plausible: a series' own tag must never be overwritten.
+FIELD_TAG = "capplan_field"
+MODEL_TAG = "capplan_model"
+
+
+def refuse_reserved(tag_keys: Iterable[str], what: str) -> None:
+    clash = sorted({FIELD_TAG, MODEL_TAG} & set(tag_keys))
+    if clash:
+        raise DataError(
+            f"{what} has a tag {clash[0]!r}, which capplan adds to its forecasts; rename the tag "
+            "(Telegraf: [[processors.rename]]) or leave the series out of the configuration"
+        )
 
 
 def _escape(text: str) -> str:
@@ -67,6 +83,11 @@ class SeriesKey:
     @property
     def tag_dict(self) -> dict[str, str]:
         return dict(self.tags)
+
+    def forecast_tags(self) -> dict[str, str]:
+        """Tags of this series' points in capplan's measurements: its own tags plus ``FIELD_TAG``."""
+        refuse_reserved(self.tag_dict, f"series {self}")
+        return {**self.tag_dict, FIELD_TAG: self.field}
 
     def primary_value(self, primary_tag: str) -> str:
         """Value of the primary tag (``host`` by default); empty when the series lacks that tag."""

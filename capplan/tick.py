@@ -20,7 +20,7 @@ import jinja2
 from capplan import influxql
 from capplan.config import InfluxSettings, KapacitorSettings
 from capplan.errors import ConfigError
-from capplan.serieskey import SeriesKey
+from capplan.serieskey import FIELD_TAG, SeriesKey, refuse_reserved
 
 # Kapacitor's rule for task ids is ^[-\._\p{L}0-9]+$; str.isalpha() is exactly \p{L}.
 _ID_MAX = 60
@@ -148,13 +148,13 @@ def _queries(
 ) -> tuple[str, str]:
     agg = influxql.aggregate(aggregate)
     real = _select(influx, measurement, f'{agg}({influxql.ident(field)}) AS "value"', tags, absent)
-    # mean over the `model` tag: a model change must not split the join into two groups. The `field`
-    # tag picks this field's forecast among the measurement's.
+    # mean over the model tag: a model change must not split the join into two groups. The field tag
+    # picks this field's forecast among the measurement's.
     pred = _select(
         influx,
         f"pred_{measurement}",
         'mean("yhat") AS "yhat", mean("yhat_lower") AS "lower", mean("yhat_upper") AS "upper"',
-        {**tags, "field": field},
+        {**tags, FIELD_TAG: field},
         absent,
     )
     return real, pred
@@ -200,6 +200,7 @@ def render_series(
     """Task watching one series. ``tag_keys`` are all tag keys its measurement has (so a series with an
     extra tag is not averaged in); the exec program gets ``series <str(key)>``."""
     tags = key.tag_dict
+    refuse_reserved(tags, f"series {key}")
     absent = sorted(set(tag_keys) - set(tags))
     real, pred = _queries(influx, key.measurement, key.field, aggregate, tags, absent)
     tid = task_id(kapacitor.task_prefix, key)
@@ -235,6 +236,7 @@ def render_grouped(
     ``where``); the exec program gets ``group <measurement> <field>`` and reads the tags from the alert."""
     if not tag_keys:
         raise ConfigError(f"{measurement}: no tag keys to group by; use per-series alerts instead")
+    refuse_reserved(tag_keys, f"measurement {measurement}")
     real, pred = _queries(influx, measurement, field, aggregate, dict(where), ())
     tid = grouped_task_id(kapacitor.task_prefix, measurement, field)
     script = (

@@ -78,7 +78,7 @@ def write_window(client, settings, key: SeriesKey, real: float, yhat: float = 50
         points.append(
             {
                 "measurement": f"pred_{key.measurement}",
-                "tags": {**key.tag_dict, "field": key.field, "model": "lstm"},
+                "tags": {**key.forecast_tags(), "capplan_model": "lstm"},
                 "time": t,
                 "fields": {"yhat": yhat, "yhat_lower": yhat - width, "yhat_upper": yhat + width},
             }

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from capplan import influx
 from capplan import influxql as q
 from capplan.config import SeriesSpec
-from capplan.errors import ConfigError, InfluxError
+from capplan.errors import ConfigError, DataError, InfluxError
 from capplan.serieskey import SeriesKey
 from tests import servers
 
@@ -123,8 +123,9 @@ def test_forecast_replaced_point_by_point_and_leftovers_removed(influx_client, i
     assert (stored["yhat"].iloc[:24] == 1.0).all() and (stored["yhat"].iloc[24:] == 2.0).all()
     latest = influx.read_forecast(influx_client, influx_settings, key, since=START + 24 * HOUR)
     assert len(latest) == 12 and (latest["yhat"] == 2.0).all()
-    models = influx_client.query('SELECT "yhat", "model" FROM "pred_cpu" WHERE "extra" = \'\'').get_points()
-    assert {r["model"] for r in models} == {"lstm", "mstl"}  # lstm only where no mstl point exists
+    query = 'SELECT "yhat", "capplan_model" FROM "pred_cpu" WHERE "extra" = \'\''
+    models = influx_client.query(query).get_points()
+    assert {r["capplan_model"] for r in models} == {"lstm", "mstl"}  # lstm only where no mstl point exists
     assert len(influx.read_forecast(influx_client, influx_settings, neighbour)) == 48  # untouched
 
 
@@ -136,7 +137,7 @@ def test_two_fields_of_one_measurement_keep_their_own_forecasts(influx_client, i
     assert (influx.read_forecast(influx_client, influx_settings, user)["yhat"] == 60.0).all()
     assert len(influx.read_forecast(influx_client, influx_settings, user)) == 24
     assert (influx.read_forecast(influx_client, influx_settings, system)["yhat"] == 5.0).all()
-    fields = influx_client.query('SHOW TAG VALUES FROM "pred_cpu" WITH KEY = "field"').get_points()
+    fields = influx_client.query('SHOW TAG VALUES FROM "pred_cpu" WITH KEY = "capplan_field"').get_points()
     assert {r["value"] for r in fields} == {"usage_user", "usage_system"}
 
 
@@ -148,7 +149,7 @@ def test_capacity_point(influx_client, influx_settings):
     rows = list(influx_client.query('SELECT * FROM "capacity_disk"').get_points())
     assert (
         rows[0]["host"] == "db1"
-        and rows[0]["field"] == "used_percent"
+        and rows[0]["capplan_field"] == "used_percent"
         and rows[0]["seconds_to_threshold"] == 3600
     )
 
@@ -297,3 +298,21 @@ def test_empty_or_nan_forecast_is_refused_before_anything_changes(influx_client,
     with pytest.raises(InfluxError, match="not finite"):
         influx.write_forecast(influx_client, influx_settings, key, broken, "lstm")
     assert (influx.read_forecast(influx_client, influx_settings, key)["yhat"] == 1.0).all()
+
+
+def test_a_series_with_its_own_model_and_field_tags_keeps_them(influx_client, influx_settings):
+    """Telegraf's smart plugin tags a disk with ``model``: capplan's own tags must not overwrite it."""
+    key = SeriesKey.of("smart_device", "temp_c", {"device": "sda", "model": "Samsung", "field": "x"})
+    influx.write_forecast(influx_client, influx_settings, key, _forecast(START, 12, 40.0), "linear")
+    assert (influx.read_forecast(influx_client, influx_settings, key)["yhat"] == 40.0).all()
+    rows = list(influx_client.query('SELECT * FROM "pred_smart_device"').get_points())
+    assert {(r["model"], r["field"], r["capplan_model"], r["capplan_field"]) for r in rows} == {
+        ("Samsung", "x", "linear", "temp_c")
+    }
+
+
+def test_a_series_tagged_like_capplan_is_refused_before_anything_is_written(influx_client, influx_settings):
+    key = SeriesKey.of("cpu", "usage_user", {"host": "a", "capplan_model": "mine"})
+    with pytest.raises(DataError, match="rename the tag"):
+        influx.write_forecast(influx_client, influx_settings, key, _forecast(START, 12, 1.0), "mstl")
+    assert not list(influx_client.query('SHOW MEASUREMENTS WITH MEASUREMENT = "pred_cpu"').get_points())

@@ -89,7 +89,7 @@ def test_train_discovers_fits_saves_and_writes_forecast_and_capacity(settings):
     capacity = by_key[DISK].capacity
     assert capacity is not None and capacity.threshold == 75.0
     rows = list(client.query('SELECT * FROM "capacity_disk"').get_points())
-    assert rows and rows[0]["path"] == "/var/lib/o'brien" and rows[0]["field"] == "used_percent"
+    assert rows and rows[0]["path"] == "/var/lib/o'brien" and rows[0]["capplan_field"] == "used_percent"
     _, metadata = ModelStore.for_series(settings).load(DISK)
     assert metadata["capacity"]["threshold"] == 75.0
 

@@ -147,7 +147,7 @@ def test_series_script_filters_the_exact_tag_set_and_passes_the_key():
     )
     pred = strings_in(task.script[task.script.index("var pred") :], "|query")[0]
     assert 'FROM "tele graf"."autogen"."pred_cpu"' in pred and "model" not in pred
-    assert "\"field\" = 'usage_user'" in pred  # another field's forecast is not this series'
+    assert "\"capplan_field\" = 'usage_user'" in pred  # another field's forecast is not this series'
     assert strings_in(task.script, ".exec") == [KAPACITOR.exec_wrapper, "series", str(key)]
     assert SeriesKey.parse(strings_in(task.script, ".exec")[2]) == key
     assert strings_in(task.script, ".channel") == ["#cap"]
