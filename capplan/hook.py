@@ -69,7 +69,10 @@ def alert_time_ns(text: Any) -> int:
     if not match:
         raise DataError(f"alert time {text!r} is not an RFC3339 time like 2026-01-01T00:00:00Z")
     base, fraction, zone = match.groups()
-    seconds = int(datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp())
+    try:  # the pattern admits 2026-02-30 and +25:00
+        seconds = int(datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone)).timestamp())
+    except ValueError as exc:
+        raise DataError(f"alert time {text!r} is not a valid time ({exc})") from None
     return seconds * 10**9 + int((fraction or "").ljust(9, "0"))
 
 

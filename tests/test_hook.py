@@ -106,6 +106,8 @@ def wait_for_log(project: Path, pattern: str, timeout: float = 60.0) -> re.Match
         "[1, 2]",
         json.dumps({"level": "PANIC", "time": T0, "data": {"series": [{"tags": {}}]}}),
         json.dumps({"level": "CRITICAL", "time": "yesterday", "data": {"series": [{"tags": {}}]}}),
+        json.dumps({"level": "CRITICAL", "time": "2026-02-30T00:00:00Z", "data": {"series": [{"tags": {}}]}}),
+        json.dumps({"level": "CRITICAL", "time": "2026-01-01T00:00:00+25:00", "data": {"series": [{}]}}),
         json.dumps({"level": "CRITICAL", "data": {"series": [{"tags": {}}]}}),
         json.dumps({"level": "CRITICAL", "time": T0, "data": {}}),
         json.dumps({"level": "CRITICAL", "time": T0, "data": {"series": [{"tags": {"host": 1}}]}}),
