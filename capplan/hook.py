@@ -233,7 +233,7 @@ def work(lock_fd: int, key_text: str) -> int:
         result.seconds,
         result.version_before,
         result.version_after,
-        " (kept previous: the update validated worse)" if result.kept_previous else "",
+        f" (kept previous: {result.why_kept})" if result.kept_previous else "",
         result.mae_before,
         result.mae_after,
         result.forecast_points,

@@ -48,6 +48,7 @@ class RetrainResult:
     seconds: float
     mae_before: float
     mae_after: float
+    why_kept: str = ""  # why the previous version stayed, when it did
 
 
 @dataclass
@@ -212,7 +213,18 @@ def _retrain_locked(
     old, metadata = load_model(settings, key)
     version_before = int(metadata["version"])
     recent = _recent(settings, client, key, now).dropna()
-    holdout = min(max(1, len(recent) // 4), int(pd.Timedelta("1D") / _step(settings)))
+    # Only data the stored model has not seen can judge it: without any, a retrain has nothing to learn,
+    # and saving anyway would push good versions out of the store (keep_versions) for nothing.
+    unseen = int((pd.DatetimeIndex(recent.index) > old.last_observed).sum())
+    if unseen == 0:
+        why = f"no data newer than the model's last observation {old.last_observed.isoformat()}"
+        log.info("retrain %s: %s; kept v%d", key, why, version_before)
+        nan = float("nan")
+        return RetrainResult(
+            key, version_before, version_before, True, 0, time.monotonic() - started, nan, nan, why
+        )
+    # Half of the unseen data at most, so the update has new data to learn from before the hold-out.
+    holdout = min(max(1, len(recent) // 4), int(pd.Timedelta("1D") / _step(settings)), max(1, unseen // 2))
     if len(recent) <= holdout:
         raise DataError(f"{key}: only {len(recent)} recent points; widen model.retrain_window")
     head, tail = recent.iloc[:-holdout], recent.iloc[-holdout:]
@@ -221,7 +233,7 @@ def _retrain_locked(
     mae_before = _holdout_mae(old.forecast(max(steps_to_tail_end, 1)).frame, tail)
     # The model as it would be with data up to the hold-out only, even if it was trained past its start.
     mae_after = _holdout_mae(old.update(head, keep_newer=False).forecast(holdout).frame, tail)
-    kept_previous = mae_after > mae_before  # NaN (old model already saw the hold-out) compares False
+    kept_previous = mae_after > mae_before
     version_after, points = version_before, 0
     if not kept_previous:
         new = old.update(recent)
@@ -247,6 +259,7 @@ def _retrain_locked(
         seconds=time.monotonic() - started,
         mae_before=mae_before,
         mae_after=mae_after,
+        why_kept="the update validated worse on the hold-out" if kept_previous else "",
     )
 
 

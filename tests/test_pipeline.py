@@ -126,6 +126,15 @@ def test_retrain_hours_after_training_still_compares_two_models(settings):
     assert result.mae_after != result.mae_before, result
 
 
+def test_retrain_without_new_data_keeps_the_version_and_says_why(settings):
+    """Five retrains with nothing new used to save five versions, pruning the trained one."""
+    first = _retrain_after_jump(settings, seed=1, hours_since_training=24)
+    again = [pipeline.retrain(settings, CPU, now=NOW) for _ in range(2)]
+    assert all(r.kept_previous and r.version_after == first.version_after for r in again)
+    assert "no data newer than the model's last observation" in again[-1].why_kept
+    assert [v.version for v in ModelStore.for_series(settings, CPU).versions(CPU)] == [1, first.version_after]
+
+
 def test_retrain_that_validates_worse_keeps_the_previous_model_and_forecast(settings):
     """A transient ramp just before the hold-out day misleads the update; the hold-out day is back on the
     old line, so the stored model's forecast wins and nothing is replaced."""

@@ -67,7 +67,11 @@ def train(
 def retrain(app: App, series) -> None:
     """Incremental retrain of one series from its saved weights (what the Kapacitor hook runs)."""
     result = pipeline.retrain(app.settings, series)
-    verdict = "kept the previous version" if result.kept_previous else f"saved version {result.version_after}"
+    verdict = (
+        f"kept the previous version: {result.why_kept}"
+        if result.kept_previous
+        else f"saved version {result.version_after}"
+    )
     mae = f"hold-out MAE {result.mae_before:.4g} -> {result.mae_after:.4g}"
     click.echo(f"{series}: {mae}; {verdict} ({result.seconds:.1f} s)")
 
