@@ -19,6 +19,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -35,6 +36,8 @@ from capplan import __version__, jsonio
 from capplan.config import Settings
 from capplan.errors import StoreError
 from capplan.serieskey import SeriesKey
+
+log = logging.getLogger(__name__)
 
 METADATA = "metadata.json"
 CURRENT = "current"
@@ -104,7 +107,8 @@ class StoredSeries:
     key: SeriesKey
     version: int
     path: Path
-    metadata: dict[str, Any]
+    metadata: dict[str, Any]  # empty when ``problem`` is set
+    problem: str = ""  # why the current version cannot be read (the key comes from another version)
 
 
 class _HeldLocks(threading.local):
@@ -288,10 +292,27 @@ class ModelStore:
                 continue
             current = self._current(directory)
             version = current if current in versions else versions[-1]
-            metadata = _metadata(directory / f"v{version}")
-            out.append(
-                StoredSeries(
-                    SeriesKey.parse(metadata["series"]), version, directory / f"v{version}", metadata
-                )
-            )
+            path = directory / f"v{version}"
+            try:
+                metadata = _metadata(path)
+            except StoreError as exc:
+                # One damaged version must not hide every other series; the listing names its key
+                # (from a readable version) so it can be rolled back.
+                key = self._key_from_any(directory, versions)
+                if key is None:
+                    log.warning("%s: no readable version, not listed: %s", directory, exc)
+                    continue
+                log.warning("%s: %s", key, exc)
+                out.append(StoredSeries(key, version, path, {}, problem=str(exc)))
+                continue
+            out.append(StoredSeries(SeriesKey.parse(metadata["series"]), version, path, metadata))
         return out
+
+    @staticmethod
+    def _key_from_any(directory: Path, versions: list[int]) -> SeriesKey | None:
+        for number in reversed(versions):
+            try:
+                return SeriesKey.parse(_metadata(directory / f"v{number}")["series"])
+            except (StoreError, KeyError, TypeError, ValueError):
+                continue
+        return None

@@ -77,3 +77,30 @@ def test_malformed_series_argument_names_the_format(tmp_path):
     result = CliRunner().invoke(cli, ["--store", str(tmp_path), "models", "show", "no-field-here"])
     assert result.exit_code == 2
     assert "is not 'measurement[,tag=value...] field'" in result.output
+
+
+def test_one_damaged_model_does_not_hide_the_others_from_status_and_models_list(tmp_path):
+    import json
+
+    from capplan.serieskey import SeriesKey
+    from capplan.store import ModelStore
+
+    good, bad = (
+        SeriesKey.of("cpu", "usage_user", {"host": "a"}),
+        SeriesKey.of("cpu", "usage_user", {"host": "b"}),
+    )
+    store = ModelStore(tmp_path)
+    meta = {
+        "model": {"id": "profile"},
+        "validation": {"mase": 0.5},
+    }
+    for key in (good, bad, bad):  # bad's v1 still names it; v2, the current one, is damaged
+        store.save(key, lambda d: dict(meta))
+    (store.load(bad)[0] / "metadata.json").write_text("{trunc")
+    runner = CliRunner()
+    status = runner.invoke(cli, ["--store", str(tmp_path), "status", "--json"])
+    assert status.exit_code == 0, status.output
+    rows = {r["series"]: r for r in json.loads(status.output[status.output.index("[") :])}
+    assert rows[str(good)]["model"] == "profile" and rows[str(bad)]["model"] == "UNREADABLE"
+    listed = runner.invoke(cli, ["--store", str(tmp_path), "models", "list"])
+    assert listed.exit_code == 0 and f"UNREADABLE: {tmp_path}" in listed.output

@@ -89,6 +89,19 @@ def test_list_recovers_keys_from_metadata(tmp_path):
     assert {s.key for s in store.list()} == {KEY, other}
 
 
+def test_a_damaged_current_version_is_listed_by_key_and_does_not_hide_the_others(tmp_path):
+    store = ModelStore(tmp_path)
+    other = SeriesKey.of("cpu", "usage_user", {"host": "a"})
+    store.save(KEY, _writer("a"))
+    store.save(KEY, _writer("b"))
+    store.save(other, _writer("c"))
+    path, _ = store.load(KEY)
+    (path / "metadata.json").write_text('{"trunc')
+    listed = {s.key: s for s in store.list()}
+    assert set(listed) == {KEY, other} and not listed[other].problem
+    assert listed[KEY].version == 2 and "unreadable" in listed[KEY].problem and listed[KEY].metadata == {}
+
+
 _tag_text = st.text(min_size=0, max_size=60)
 
 
@@ -218,6 +231,7 @@ def test_damaged_metadata_is_a_store_error(tmp_path):
     store.save(KEY, _writer("one"))
     path, _ = store.load(KEY)
     (path / "metadata.json").write_text("{not json")
-    for call in (lambda: store.load(KEY), lambda: store.versions(KEY), store.list):
+    for call in (lambda: store.load(KEY), lambda: store.versions(KEY)):
         with pytest.raises(StoreError, match=r"v1 is unreadable .* roll back with `capplan models rollback`"):
             call()
+    assert store.list() == []  # no version names the series: logged with its directory, not listed

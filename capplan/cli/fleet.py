@@ -84,6 +84,12 @@ def status(app: App, as_json: bool) -> None:
     rows = []
     for stored in ModelStore.for_series(app.settings).list():
         meta = stored.metadata
+        if stored.problem:  # the details (and the way out) are in `capplan models list` and the log
+            rows.append(
+                {"series": str(stored.key), "model": "UNREADABLE", "version": stored.version}
+                | dict.fromkeys(("trained", "validation_mase", "days_to_threshold"))
+            )
+            continue
         capacity = meta.get("capacity") or {}
         seconds = capacity.get("seconds_to_threshold")
         rows.append(

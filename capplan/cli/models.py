@@ -23,7 +23,7 @@ def list_models(app: App, as_json: bool) -> None:
         {
             "series": str(s.key),
             "version": s.version,
-            "model": s.metadata["model"]["id"],
+            "model": s.metadata["model"]["id"] if not s.problem else f"UNREADABLE: {s.problem}",
             "directory": str(s.path),
         }
         for s in ModelStore.for_series(app.settings).list()
