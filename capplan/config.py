@@ -87,6 +87,9 @@ class ModelSettings:
     def __post_init__(self) -> None:
         for name in ("interval", "history", "horizon", "retrain_window"):
             duration(getattr(self, name), f"model.{name}")
+        for name in ("keep_versions", "lstm_epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name}: must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -267,9 +270,18 @@ def load_settings(
     unknown = set(data) - set(_SECTIONS) - {"series", "thresholds"}
     if unknown:
         raise ConfigError(f"config: unknown section(s) {', '.join(sorted(unknown))}")
+    for name in ("series", "thresholds"):
+        if not isinstance(data.get(name, []), list):
+            raise ConfigError(f"config: [{name}] must be written [[{name}]], once per entry (a TOML array)")
 
     layered: dict[str, dict[str, Any]] = {name: dict(data.get(name, {})) for name in _SECTIONS}
     for section, values in _env_overrides(env).items():
+        known = {f.name for f in dataclasses.fields(_SECTIONS[section])}
+        for key in sorted(set(values) - known):
+            raise ConfigError(
+                f"environment variable {ENV_PREFIX}{section.upper()}_{key.upper()}: {section} has no "
+                f"setting {key!r}; valid ones are {', '.join(sorted(known))}"
+            )
         layered[section].update(values)
     for section, values in (overrides or {}).items():
         layered[section].update({k: v for k, v in values.items() if v is not None})

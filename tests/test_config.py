@@ -68,6 +68,8 @@ tags = { host = "db1" }
         ("[[thresholds]]\nmeasurement='d'\nvalue=1\n", "thresholds[0]: missing key(s) field"),
         ("[[series]]\nmeasurement='cpu'\nfield='u'\naggregate='avg'\n", "aggregate 'avg' is not one of"),
         ("[log]\nlevel='LOUD'\n", "log.level: 'LOUD' is not one of"),
+        ("[series]\nmeasurement='cpu'\nfield='u'\n", "[series] must be written [[series]]"),
+        ("[model]\nkeep_versions=0\n", "model.keep_versions: must be at least 1"),
         (
             "[[series]]\nmeasurement='cpu'\nfield='u'\n[[series]]\nmeasurement='cpu'\nfield='u'\n",
             "cpu.u is configured twice",
@@ -77,6 +79,11 @@ tags = { host = "db1" }
 def test_bad_config_names_the_problem(tmp_path, text, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings(_write(tmp_path, text), env={})
+
+
+def test_an_unknown_environment_setting_is_named_as_the_variable():
+    with pytest.raises(ConfigError, match=r"environment variable CAPPLAN_LOG_DIR: log has no setting 'dir'"):
+        load_settings(None, env={"CAPPLAN_LOG_DIR": "/x"})
 
 
 def test_env_bool_and_missing_file(tmp_path):
