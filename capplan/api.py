@@ -98,13 +98,36 @@ def to_series(
         if value_column is not None and value_column not in columns:
             raise DataError(f"no value column {value_column!r}; columns are {columns}")
         numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+        if value_column is None and not numeric and len(columns) == 1:
+            value_column = columns[0]  # the only column: say which cell is not a number
         if value_column is None and len(numeric) != 1:
             found = f"numeric columns are {numeric}" if numeric else f"no column is numeric ({columns})"
             raise DataError(f"{found}; name the value column with --value-column")
-        series = frame[value_column or numeric[0]]
+        series = _numbers(frame[value_column or numeric[0]])
     if not isinstance(series.index, pd.DatetimeIndex):
         series = series.set_axis(parse_times(series.index))
+    missing = np.flatnonzero(pd.isna(series.index))
+    if len(missing):
+        raise DataError(
+            f"{len(missing)} row(s) have no time, the first at data row {missing[0] + 1}; fill in or "
+            "remove those rows"
+        )
     return series
+
+
+def _numbers(column: pd.Series) -> pd.Series:
+    """The column as floats. Empty cells (and NaN, null) are gaps; any other text is a mistake to name,
+    not a gap to make silently."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    values = pd.to_numeric(column, errors="coerce")
+    bad = np.flatnonzero(values.isna().to_numpy() & column.notna().to_numpy())
+    if len(bad):
+        raise DataError(
+            f"value column {column.name!r} holds {column.iloc[bad[0]]!r} at data row {bad[0] + 1} "
+            f"({len(bad)} such cell(s)); use numbers, and leave a missing value empty"
+        )
+    return values
 
 
 def parse_times(values: pd.Index | pd.Series) -> pd.DatetimeIndex:

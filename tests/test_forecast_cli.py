@@ -112,3 +112,37 @@ def test_unparseable_times_are_a_data_error(tmp_path):
     )
     assert isinstance(result.exception, DataError)
     assert "ISO-8601" in str(result.exception)
+
+
+def _invoke_on(tmp_path, text: str, *extra: str):
+    (tmp_path / "in.csv").write_text(text)
+    args = ["--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o.csv"), *extra]
+    return CliRunner().invoke(forecast_command, args, obj=APP)
+
+
+def _hourly_rows(n: int) -> list[str]:
+    index = pd.date_range("2024-05-01", periods=n, freq="1h", tz="UTC")
+    return [f"{t:%Y-%m-%dT%H:%M:%SZ},{20 + 4 * np.sin(i / 3.8):.3f}" for i, t in enumerate(index)]
+
+
+def test_a_row_without_a_time_is_named_not_blamed_on_the_order(tmp_path):
+    rows = _hourly_rows(400)
+    rows[49] = "," + rows[49].split(",")[1]
+    result = _invoke_on(tmp_path, "time,value\n" + "\n".join(rows) + "\n")
+    assert isinstance(result.exception, DataError)
+    assert "no time, the first at data row 50" in str(result.exception)
+
+
+def test_a_value_that_is_not_a_number_is_named_and_not_dropped(tmp_path):
+    rows = _hourly_rows(400)
+    rows[9] = rows[9].split(",")[0] + ",-"
+    for extra in ((), ("--value-column", "value")):
+        result = _invoke_on(tmp_path, "time,value\n" + "\n".join(rows) + "\n", *extra)
+        assert isinstance(result.exception, DataError)
+        assert "value column 'value' holds '-' at data row 10" in str(result.exception)
+
+
+def test_spaces_around_header_names_are_ignored(tmp_path):
+    result = _invoke_on(tmp_path, " time , value \n" + "\n".join(_hourly_rows(400)) + "\n", "--horizon", "6")
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "o.csv").shape == (6, 4)

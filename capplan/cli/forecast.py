@@ -67,6 +67,7 @@ def _fit(series: pd.Series, h: int | pd.Timedelta, seed: int, step: str | None) 
 def _read(path: Path, time_column: str | None, value_column: str | None) -> pd.Series:
     try:
         frame = pd.read_csv(path)
+        frame.columns = [str(c).strip() for c in frame.columns]  # " time , value" is a common header
         column = time_column or next((c for c in frame.columns if str(c).lower() in TIME_COLUMNS), None)
         if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
             frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
