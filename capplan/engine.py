@@ -143,10 +143,13 @@ class SeriesModel:
         try:
             model = self._copy_model().update(y, self.ctx)
         except CapplanError as exc:
-            raise ModelError(
-                f"series {self.name!r}: cannot update on {len(y)} points ({exc}); "
-                "train it again on a longer history (capplan train)"
-            ) from exc
+            fix = (
+                f"only data after the gap ending {prepared.dropped_before} counts: wait for more of it"
+                if prepared.dropped_before is not None
+                else "train it again on a longer history (capplan train)"
+            )
+            message = f"series {self.name!r}: cannot update on {len(y)} points ({exc}); {fix}"
+            raise ModelError(message) from exc
         model_id, model, why = self.model_id, model, self.why
         check = _recheck(y, self.ctx, model)
         if check is not None:

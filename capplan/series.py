@@ -58,10 +58,11 @@ def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
 def prepare(
     series: pd.Series, name: str, *, step: pd.Timedelta | None = None, native: pd.Timedelta | None = None
 ) -> PreparedSeries:
-    """Validate, resample to ``step`` (mean per bucket), interpolate short gaps, cut at the last long gap.
+    """Validate, resample to ``step`` (mean per bucket), interpolate short gaps, bridge gaps up to a day
+    with the day before's shape, cut at the last longer gap.
 
-    A long gap keeps only the data after it, logged, when enough remains: an outage in the middle of
-    the history should not block forecasting, and bridging it would invent data."""
+    A gap longer than a day keeps only the data after it, logged, when enough remains: an outage in the
+    middle of the history should not block forecasting, and bridging days would invent too much."""
     if not isinstance(series.index, pd.DatetimeIndex):
         raise DataError(f"series {name!r}: index is not timestamps; parse the time column as datetimes")
     values = pd.to_numeric(series, errors="coerce").astype(float)
@@ -89,9 +90,23 @@ def prepare(
     grid = _regrid(values, step, native)
     missing = grid.isna().to_numpy()
     short = max(SHORT_GAP_STEPS, int(SHORT_GAP_DAY_FRACTION * (pd.Timedelta("1D") / step)))
+    day = max(1, round(pd.Timedelta("1D") / step))
     dropped_before = None
     runs = _nan_runs(missing)
-    long_runs = [(s, e) for s, e in runs if e - s > short]
+    # Up to a day, with a day of data before it, a gap takes the shape of the day before (a collector
+    # restart, a night's outage); cutting there left hours of data and blocked every fit for days.
+    after_cut = max((e for s, e in runs if e - s > max(short, day)), default=0)
+    bridged = [(s, e) for s, e in runs if short < e - s <= day and s - after_cut > day]
+    for start, end in bridged:
+        grid.iloc[start:end] = _seasonal_bridge(grid.to_numpy(), start, end, day)
+        log.info(
+            "series %r: %s gap from %s to %s bridged with the previous day's shape",
+            name,
+            step * (end - start),
+            grid.index[start],
+            grid.index[end],
+        )
+    long_runs = [(s, e) for s, e in runs if e - s > short and (s, e) not in bridged]
     if long_runs:
         start, end = long_runs[-1]
         dropped_before = grid.index[end]
@@ -105,7 +120,7 @@ def prepare(
         )
         grid = grid.iloc[end:]
         missing = missing[end:]
-    interpolated = int(missing.sum())
+    interpolated = int(missing.sum())  # bridged steps count: they are made up as much as interpolated ones
     if interpolated > MAX_GAP_FRACTION * len(grid):
         raise DataError(
             f"series {name!r}: {interpolated} of {len(grid)} steps missing at step {step}; "
@@ -151,6 +166,17 @@ def _phase(index: pd.DatetimeIndex, step: pd.Timedelta) -> pd.Timestamp:
     steps = (recent - index[-1]) / step
     offsets = np.asarray(steps - np.round(steps), dtype=float)
     return index[-1] + step * float(np.median(offsets))
+
+
+def _seasonal_bridge(y: np.ndarray, start: int, end: int, day: int) -> np.ndarray:
+    """Values for y[start:end]: the same steps a day earlier, shifted by a ramp from the level
+    difference at the gap's left edge to the one at its right edge, so both ends join the data."""
+    before = y[start - day : end - day]
+    left = y[start - 1] - y[start - 1 - day]
+    right = y[end] - y[end - day]
+    left, right = (0.0 if np.isnan(v) else v for v in (left, right))
+    ramp = left + (right - left) * np.arange(1, end - start + 1) / (end - start + 1)
+    return before + ramp  # NaN where the day before had a short gap: interpolated afterwards
 
 
 def _nan_runs(missing: np.ndarray) -> list[tuple[int, int]]:

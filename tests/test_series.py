@@ -147,3 +147,20 @@ def test_after_dst_the_grid_follows_the_current_clock():
     prepared = prepare(pd.Series(np.arange(200, dtype=float), index=index), "daily")
     assert prepared.last_observed == index[-1]  # local midnight in summer time, not 01:00
     assert len(prepared.values) == 200
+
+
+def test_a_gap_of_hours_takes_the_shape_of_the_day_before():
+    """A night's outage 20 h before the end used to cut the history to those 20 h, blocking every fit."""
+    index = pd.date_range("2024-01-01", periods=24 * 21, freq="1h", tz="UTC")
+    t = np.arange(len(index))
+    truth = pd.Series(50 + 0.01 * t + 10 * np.sin(2 * np.pi * t / 24), index=index)
+    gap = slice(len(index) - 30, len(index) - 20)  # 10 h
+    p = prepare(truth.drop(index[gap]), "cpu")
+    assert len(p.values) == len(index) and p.dropped_before is None and p.interpolated == 10
+    assert np.abs(p.values.iloc[gap] - truth.iloc[gap]).max() < 0.5  # a straight line would be off by ~20
+
+
+def test_a_gap_longer_than_a_day_still_splits_the_history():
+    index = pd.date_range("2024-01-01", periods=24 * 10, freq="1h", tz="UTC")
+    series = pd.Series(np.sin(np.arange(len(index)) / 3.8) + 5, index=index).drop(index[100:126])
+    assert prepare(series, "cpu").dropped_before == index[126]
