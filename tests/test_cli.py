@@ -104,3 +104,23 @@ def test_one_damaged_model_does_not_hide_the_others_from_status_and_models_list(
     assert rows[str(good)]["model"] == "profile" and rows[str(bad)]["model"] == "UNREADABLE"
     listed = runner.invoke(cli, ["--store", str(tmp_path), "models", "list"])
     assert listed.exit_code == 0 and f"UNREADABLE: {tmp_path}" in listed.output
+
+
+def test_status_counts_days_to_the_threshold_from_now_and_says_when_it_is_not_reached():
+    import pandas as pd
+
+    from capplan.cli.fleet import _capacity_columns
+
+    two_days_ago = (pd.Timestamp.now(tz="UTC") - pd.Timedelta("2D")).isoformat()
+    reached = {
+        "threshold": 90.0,
+        "seconds_to_threshold": 5 * 86400,
+        "origin": two_days_ago,
+        "horizon_seconds": 7 * 86400,
+    }
+    columns = _capacity_columns(reached)
+    assert columns["days_to_threshold"] == 3.0 and columns["threshold"].startswith("90 on ")
+    beyond = reached | {"seconds_to_threshold": -1}
+    assert _capacity_columns(beyond)["days_to_threshold"] is None
+    assert "90 not reached by" in _capacity_columns(beyond)["threshold"]
+    assert _capacity_columns(None) == {"days_to_threshold": None, "threshold": None}

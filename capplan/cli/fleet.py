@@ -76,22 +76,39 @@ def retrain(app: App, series) -> None:
     click.echo(f"{series}: {mae}; {verdict} ({result.seconds:.1f} s)")
 
 
+def _capacity_columns(capacity: dict | None) -> dict:
+    """Days to the threshold counted from now (the stored answer counts from the last training), and
+    what a blank means: no threshold configured, or not reached within the forecast."""
+    if not capacity:
+        return {"days_to_threshold": None, "threshold": None}
+    seconds, value = capacity["seconds_to_threshold"], capacity["threshold"]
+    origin = pd.Timestamp(capacity["origin"])
+    if seconds < 0:
+        horizon_end = origin + pd.Timedelta(seconds=capacity["horizon_seconds"])
+        return {
+            "days_to_threshold": None,
+            "threshold": f"{value:g} not reached by {horizon_end:%Y-%m-%d %H:%M}",
+        }
+    reached = origin + pd.Timedelta(seconds=seconds)
+    days = max(0.0, (reached - pd.Timestamp.now(tz="UTC")) / pd.Timedelta("1D"))
+    return {"days_to_threshold": round(days, 1), "threshold": f"{value:g} on {reached:%Y-%m-%d %H:%M}"}
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_app
 def status(app: App, as_json: bool) -> None:
-    """Per stored series: model, version, last trained, validation error, days to threshold."""
+    """Per stored series: model, version, last trained, validation error, days from now to the
+    configured threshold and when it is reached (as forecast at the last train or retrain)."""
     rows = []
     for stored in ModelStore.for_series(app.settings).list():
         meta = stored.metadata
         if stored.problem:  # the details (and the way out) are in `capplan models list` and the log
             rows.append(
                 {"series": str(stored.key), "model": "UNREADABLE", "version": stored.version}
-                | dict.fromkeys(("trained", "validation_mase", "days_to_threshold"))
+                | dict.fromkeys(("trained", "validation_mase", "days_to_threshold", "threshold"))
             )
             continue
-        capacity = meta.get("capacity") or {}
-        seconds = capacity.get("seconds_to_threshold")
         rows.append(
             {
                 "series": str(stored.key),
@@ -99,7 +116,7 @@ def status(app: App, as_json: bool) -> None:
                 "version": stored.version,
                 "trained": meta["created"],
                 "validation_mase": round(meta["validation"]["mase"], 3),
-                "days_to_threshold": None if seconds is None or seconds < 0 else round(seconds / 86400, 1),
+                **_capacity_columns(meta.get("capacity")),
             }
         )
     if as_json:
