@@ -374,6 +374,11 @@ def fit(
             f"little data to backtest it at a {h}-step horizon"
         )
     lower, upper = intervals.error_quantiles(plan.actuals(y) - forecasts[winner])
+    # A series flat through every backtest window has all-zero errors; the interval still spans the
+    # data's own resolution (its smallest change), or any movement at all would be an alert.
+    changes = np.abs(np.diff(y))
+    resolution = float(np.min(changes[changes > 0]))
+    lower, upper = np.minimum(lower, -resolution), np.maximum(upper, resolution)
     chosen = models[winner].fit(y, ctx)  # backtests fitted twins: this instance is still unfitted
     log.info("series %r: %s in %.2f s (%s)", name, winner, time.perf_counter() - started, why)
     return SeriesModel(

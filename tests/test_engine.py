@@ -266,3 +266,13 @@ def test_a_spike_at_the_last_point_of_a_flat_series_is_not_the_forecast(noise):
     model = engine.fit(pd.Series(values, index=index), 48, name="cpu")
     assert model.model_id != "snaive1"
     assert np.abs(model.forecast().frame["yhat"] - 5).max() < 1
+
+
+def test_a_series_flat_through_the_backtest_still_gets_an_interval():
+    index = pd.date_range("2024-01-01", periods=24 * 28, freq="1h", tz="UTC")
+    values = np.where(np.arange(len(index)) < 48, 3.0, 4.0)  # one step, two days in, then flat
+    model = engine.fit(pd.Series(values, index=index), 24, name="replicas")
+    frame = model.forecast().frame
+    assert (frame["yhat_upper"] - frame["yhat"] >= 1).all() and (
+        frame["yhat"] - frame["yhat_lower"] >= 1
+    ).all()
