@@ -229,6 +229,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
 
 
+def _paths_from(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative paths in a config file mean the file's directory, not wherever the command runs: the CLI
+    run from a home directory and the Kapacitor hook (run from the project) must find one store."""
+    out = dict(data)
+    for section, key in (("model", "store"), ("log", "file")):
+        value = out.get(section, {}).get(key) if isinstance(out.get(section), dict) else None
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            out[section] = {**out[section], key: str(base / value)}
+    return out
+
+
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """``CAPPLAN_INFLUXDB_URL=...`` -> ``{"influxdb": {"url": ...}}`` for the scalar sections."""
     out: dict[str, dict[str, str]] = {}
@@ -267,6 +278,8 @@ def load_settings(
             raise ConfigError(f"{path}: config file not found; create it or drop --config")
         data = _read_toml(path)
 
+    if path is not None:
+        data = _paths_from(data, path.parent)
     unknown = set(data) - set(_SECTIONS) - {"series", "thresholds"}
     if unknown:
         raise ConfigError(f"config: unknown section(s) {', '.join(sorted(unknown))}")

@@ -105,3 +105,15 @@ def test_durations_in_influxdb_style(text, seconds):
 def test_bad_duration_names_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"model.horizon: '7 days' is not a duration like 30s"):
         load_settings(_write(tmp_path, "[model]\nhorizon = '7 days'\n"), env={})
+
+
+def test_relative_paths_in_a_config_file_mean_its_directory(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    project.mkdir()
+    config = _write(project, "[model]\nstore = 'models'\n[log]\nfile = 'var/capplan.log'\n")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(config, env={})
+    assert settings.model.store == str(project / "models")
+    assert settings.log.file == str(project / "var" / "capplan.log")
+    flagged = load_settings(config, env={}, overrides={"model": {"store": "mine"}})
+    assert flagged.model.store == "mine"  # a flag is the user's own, relative to where they are
