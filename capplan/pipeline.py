@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from capplan import influx
@@ -61,6 +62,10 @@ class FleetReport:
 
 def _step(settings: Settings) -> pd.Timedelta:
     return pd.Timedelta(duration(settings.model.interval))
+
+
+# Aggregates whose value over the first part of a bucket estimates the whole bucket's.
+PARTIAL_BUCKET_AGGREGATES = frozenset({"mean", "median", "mode", "first", "last"})
 
 
 def _window_end(step: pd.Timedelta, now: pd.Timestamp | None) -> pd.Timestamp:
@@ -167,6 +172,19 @@ def read_history(
     )
 
 
+def _retrain_window(settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None) -> pd.Series:
+    """Recent data for a retrain, including the bucket still filling when the aggregate estimates it
+    fairly from part of it (mean, median, ...): that bucket is what Kapacitor judged, and with its
+    alert sent once (stateChangesOnly) a retrain without it would never learn the drift. Sums, counts,
+    maxima and the like grow through a bucket, so for them only complete buckets are read."""
+    step = _step(settings)
+    end = None
+    if settings.spec_for(key.measurement, key.field).aggregate in PARTIAL_BUCKET_AGGREGATES:
+        end = _window_end(step, now) + step
+    span = pd.Timedelta(duration(settings.model.retrain_window))
+    return read_history(settings, client, key, span, end=end, now=now)
+
+
 def _recent(settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None) -> pd.Series:
     return read_history(settings, client, key, pd.Timedelta(duration(settings.model.retrain_window)), now=now)
 
@@ -196,10 +214,12 @@ def retrain(
 ) -> RetrainResult:
     """Incremental fit from the saved weights on recent data (what Kapacitor's exec hook runs).
 
-    Validation: the newest day-or-so of the recent window is held out; the stored model's own forecast
-    (the one that drifted) and a copy updated on the data before the hold-out are both scored on it.
-    Only if the update is no worse is the model updated on the whole window and saved as a new version
-    with a new forecast; otherwise the previous version and its forecast stay, and the result says so.
+    Validation: the newest part of the data the stored model has not seen (half of it, a day at most)
+    is held out; the stored model's own forecast (the one that drifted) and a copy updated on the data
+    before the hold-out are both scored on it. Only if the update is no worse is the model updated on
+    the whole window and saved as a new version with a new forecast; otherwise the previous version and
+    its forecast stay, and the result says so. Without unseen data nothing is saved; with a single
+    unseen bucket there is nothing to hold out and the update is saved.
     """
     store = ModelStore.for_series(settings, key)
     with store.lock(key):  # load -> compare -> save as one step: a concurrent train waits
@@ -212,10 +232,13 @@ def _retrain_locked(
     started = time.monotonic()
     old, metadata = load_model(settings, key)
     version_before = int(metadata["version"])
-    recent = _recent(settings, client, key, now).dropna()
+    recent = _retrain_window(settings, client, key, now).dropna()
     # Only data the stored model has not seen can judge it: without any, a retrain has nothing to learn,
-    # and saving anyway would push good versions out of the store (keep_versions) for nothing.
-    unseen = int((pd.DatetimeIndex(recent.index) > old.last_observed).sum())
+    # and saving anyway would push good versions out of the store (keep_versions) for nothing. The
+    # newest bucket the model saw counts as unseen if its value has changed since (it was still filling).
+    index = pd.DatetimeIndex(recent.index)
+    revised = (index == old.last_observed) & ~np.isclose(recent.to_numpy(dtype=float), old.tail[-1])
+    unseen = int(((index > old.last_observed) | revised).sum())
     if unseen == 0:
         why = f"no data newer than the model's last observation {old.last_observed.isoformat()}"
         log.info("retrain %s: %s; kept v%d", key, why, version_before)
@@ -223,17 +246,19 @@ def _retrain_locked(
         return RetrainResult(
             key, version_before, version_before, True, 0, time.monotonic() - started, nan, nan, why
         )
-    # Half of the unseen data at most, so the update has new data to learn from before the hold-out.
-    holdout = min(max(1, len(recent) // 4), int(pd.Timedelta("1D") / _step(settings)), max(1, unseen // 2))
-    if len(recent) <= holdout:
-        raise DataError(f"{key}: only {len(recent)} recent points; widen model.retrain_window")
-    head, tail = recent.iloc[:-holdout], recent.iloc[-holdout:]
-    first_step = old.forecast(1).frame.index[0]
-    steps_to_tail_end = int((tail.index[-1] - first_step) / _step(settings)) + 1
-    mae_before = _holdout_mae(old.forecast(max(steps_to_tail_end, 1)).frame, tail)
-    # The model as it would be with data up to the hold-out only, even if it was trained past its start.
-    mae_after = _holdout_mae(old.update(head, keep_newer=False).forecast(holdout).frame, tail)
-    kept_previous = mae_after > mae_before
+    mae_before = mae_after = float("nan")
+    if unseen >= 2:  # one new bucket cannot be both learned from and held out: it is learned from
+        # Half of the unseen data at most, so the update has new data to learn from before the hold-out.
+        holdout = min(len(recent) // 4, int(pd.Timedelta("1D") / _step(settings)), unseen // 2)
+        if holdout < 1:
+            raise DataError(f"{key}: only {len(recent)} recent points; widen model.retrain_window")
+        head, tail = recent.iloc[:-holdout], recent.iloc[-holdout:]
+        first_step = old.forecast(1).frame.index[0]
+        steps_to_tail_end = int((tail.index[-1] - first_step) / _step(settings)) + 1
+        mae_before = _holdout_mae(old.forecast(max(steps_to_tail_end, 1)).frame, tail)
+        # The model as it would be with data up to the hold-out only, even if trained past its start.
+        mae_after = _holdout_mae(old.update(head, keep_newer=False).forecast(holdout).frame, tail)
+    kept_previous = mae_after > mae_before  # NaN, nothing to compare: the new data is learned
     version_after, points = version_before, 0
     if not kept_previous:
         new = old.update(recent)

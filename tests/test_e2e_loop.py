@@ -156,7 +156,7 @@ def run_loop(deployment, slack, key: SeriesKey, grouped: bool, capsys) -> None:
     done = wait_log(settings, f"{key}: retrain done")
     log = retrain_log(settings)
     [handed_ms] = [float(m) for m in re.findall(r"handed to worker \d+ in (\d+) ms", log)]
-    assert ModelStore.for_series(settings).load(key)[1]["version"] == 2
+    assert ModelStore.for_series(settings).load(key)[1]["version"] == 2, log
     new = influx.read_forecast(influx.connect(settings.influxdb), settings.influxdb, key)
     assert new.index[0] >= pd.Timestamp.now(tz="UTC").floor("h")
     with capsys.disabled():

@@ -135,6 +135,19 @@ def test_retrain_without_new_data_keeps_the_version_and_says_why(settings):
     assert [v.version for v in ModelStore.for_series(settings, CPU).versions(CPU)] == [1, first.version_after]
 
 
+def test_retrain_learns_the_bucket_still_filling_that_kapacitor_alerted_on(settings):
+    """Kapacitor judges the newest, half-filled bucket and alerts once; a retrain reading only complete
+    buckets had nothing new and never learned the drift."""
+    last = NOW.floor("h") - pd.Timedelta("1h")
+    _history(CPU, _cpu_values(21 * 24, np.random.default_rng(5)), last, settings.influxdb)
+    pipeline.train_series(settings, CPU, now=NOW)
+    _history(CPU, np.array([90.0]), NOW.floor("h") + pd.Timedelta("10min"), settings.influxdb)
+    result = pipeline.retrain(settings, CPU, now=NOW)
+    assert not result.kept_previous and result.version_after == 2, result
+    _, metadata = ModelStore.for_series(settings, CPU).load(CPU)
+    assert pd.Timestamp(metadata["data"]["last"]) == NOW.floor("h")
+
+
 def test_retrain_that_validates_worse_keeps_the_previous_model_and_forecast(settings):
     """A transient ramp just before the hold-out day misleads the update; the hold-out day is back on the
     old line, so the stored model's forecast wins and nothing is replaced."""
