@@ -12,11 +12,11 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 from scipy import stats
-from scipy.ndimage import median_filter
 from scipy.signal import find_peaks
 
 from capplan.errors import ModelError
 from capplan.models.base import FitContext, Forecaster
+from capplan.models.changes import pays, without_spikes
 
 MAX_PEAK_FRACTION = 0.10
 THRESHOLD_STEP = 0.01  # of the value range
@@ -43,12 +43,6 @@ def _split_costs(y: np.ndarray, min_segment: int) -> tuple[np.ndarray, np.ndarra
     return k, left + right, whole
 
 
-def _pays(one: float, two: float, n: int) -> bool:
-    """A split into two lines is worth its three extra parameters (BIC): noise around one line is not
-    cut up, a real jump or slope change is."""
-    return one > 0 and n * np.log(max(two, 1e-300) / one) < -3 * np.log(n)
-
-
 def _slope_change(y: np.ndarray, min_segment: int) -> int:
     """Start of the last straight segment found by least squares (0 when one line fits): catches the
     slope changes that leave no spike in |diff| (growth speeding up without a jump)."""
@@ -57,7 +51,7 @@ def _slope_change(y: np.ndarray, min_segment: int) -> int:
 
 def _last_split(y: np.ndarray, min_segment: int, allowed: np.ndarray | None) -> int:
     """Binary segmentation towards the end: split at the best index (among ``allowed`` if given) while
-    the split pays (``_pays``), then look again in the part after it."""
+    the split pays (``pays``), then look again in the part after it."""
     start = 0
     while len(y) - start >= 2 * min_segment:
         k, two, one = _split_costs(y[start:], min_segment)
@@ -67,7 +61,7 @@ def _last_split(y: np.ndarray, min_segment: int, allowed: np.ndarray | None) -> 
         if len(k) == 0:
             break
         best = int(np.argmin(two))
-        if not _pays(one, float(two[best]), len(y) - start):
+        if not pays(one, float(two[best]), len(y) - start):
             break
         start += int(k[best])
     return start
@@ -83,7 +77,7 @@ def last_breakpoint(y: np.ndarray, min_segment: int) -> int:
 
 def _last_diff_peak(y: np.ndarray, min_segment: int) -> int:
     """The threshold rule keeps the sharpest 10% of |diff|, and on a noisy line those are noise; so a
-    peak counts only where splitting the series there pays (``_pays``), taking the best peak first.
+    peak counts only where splitting the series there pays (``pays``), taking the best peak first.
     Without that, a noise peak near the end left a few dozen points to fit and the slope (the disk-full
     date) was off by a factor of two."""
     diff = np.abs(np.diff(y))
@@ -94,16 +88,6 @@ def _last_diff_peak(y: np.ndarray, min_segment: int) -> int:
         height += THRESHOLD_STEP * span
         peaks, _ = find_peaks(diff, height=height)
     return _last_split(np.asarray(y, dtype=float), min_segment, peaks + 1)
-
-
-def _without_spikes(y: np.ndarray, window: int) -> np.ndarray:
-    """Hampel filter: a point more than 5 robust deviations from the median of its neighbourhood is
-    that median. A lone spike (above all at the last point, which the segment search and the line's
-    slope weigh most) says nothing about growth; a level change lasting half a window stays."""
-    med = median_filter(y, size=window, mode="reflect")
-    mad = median_filter(np.abs(y - med), size=window, mode="reflect")
-    scale = np.maximum(1.4826 * mad, 0.01 * (float(np.ptp(y)) or 1.0))
-    return np.where(np.abs(y - med) > 5 * scale, med, y)
 
 
 class LinearSegment(Forecaster):
@@ -128,7 +112,7 @@ class LinearSegment(Forecaster):
         y = np.asarray(y, dtype=float)
         if len(y) < self.min_segment:
             raise ModelError(f"the linear model needs {self.min_segment} points, got {len(y)}")
-        y = _without_spikes(y, self.min_segment)
+        y = without_spikes(y, self.min_segment)
         start = last_breakpoint(y, max(self.min_segment, int(self.min_segment_fraction * len(y))))
         seg = y[start:]
         x = np.arange(len(seg), dtype=float)

@@ -14,6 +14,7 @@ import numpy as np
 
 from capplan.errors import ModelError
 from capplan.models.base import FitContext, Forecaster
+from capplan.models.changes import last_level_shift
 
 
 class SeasonalProfile(Forecaster):
@@ -50,7 +51,14 @@ class SeasonalProfile(Forecaster):
         self._profile = np.median(blocks - np.median(blocks, axis=1, keepdims=True), axis=0)
         level_window = min(short * self.level_periods, len(y))
         phase = np.arange(-level_window, 0) % period  # blocks end at the last point: the profile's phase 0
-        self._level = float(np.median(y[-level_window:] - self._profile[phase]))
+        adjusted = y[-level_window:] - self._profile[phase]
+        # Without a season the level is the whole forecast: after a shift inside the window (a deploy, a
+        # migration) it starts afresh, where a week's median kept forecasting the level left a day ago.
+        # With a season the candidates' level windows of one, two and seven periods hedge between shift
+        # and dip (a holiday), and detecting shifts in what the profile leaves was worse on the dev
+        # windows (long mean MASE 1.139 -> 1.211, short 3.944 -> 4.033; level-only series alone: 3.943).
+        since = 0 if ctx.periods else last_level_shift(adjusted, max(3, short // 8))
+        self._level = float(np.median(adjusted[since:]))
         return self
 
     def predict(self, h: int) -> np.ndarray:

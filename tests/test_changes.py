@@ -1,0 +1,36 @@
+"""Level shifts are found where they are, noise and lone spikes are not shifts, and the profiles'
+level starts afresh after a shift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from capplan.models.base import FitContext
+from capplan.models.changes import last_level_shift
+from capplan.models.profile import SeasonalProfile
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_level_shift_is_found_within_five_percent(seed):
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([np.full(130, 30.0), np.full(38, 14.5)]) + rng.normal(0, 1.0, 168)
+    start = last_level_shift(y, 3)
+    assert start >= 130 - 0.05 * 168 and abs(np.median(y[start:]) - 14.5) < 0.5  # no pre-shift data
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_noise_and_a_lone_spike_are_not_shifts(seed):
+    y = 5 + np.random.default_rng(seed).normal(0, 1.0, 168)
+    y[100] += 60
+    y[-1] += 60
+    assert last_level_shift(y, 3) == 0
+
+
+def test_a_week_long_level_follows_a_shift_a_day_ago():
+    """grok_asg_anomaly-like: a week at ~34, then a day at ~1; a week's median said 34."""
+    ctx = FitContext(periods=(), horizon=48, steps_per_day=24)
+    y = np.concatenate([np.full(24 * 13, 34.0), np.full(24, 1.0)]) + np.random.default_rng(1).normal(
+        0, 0.3, 24 * 14
+    )
+    assert abs(SeasonalProfile(level_periods=7).fit(y, ctx).predict(1)[0] - 1.0) < 0.5
