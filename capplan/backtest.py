@@ -30,15 +30,17 @@ class Backtest:
         return float(np.mean(np.abs(self.actuals(y) - forecasts)) / self.scale)
 
 
-def plan(y: np.ndarray, horizon: int, min_train: int, season: int, name: str) -> Backtest:
-    """``ORIGINS`` origins ending at the last full horizon, spread over the newer half of the data (at
+def plan(
+    y: np.ndarray, horizon: int, min_train: int, season: int, name: str, count: int = ORIGINS
+) -> Backtest:
+    """``count`` origins ending at the last full horizon, spread over the newer half of the data (at
     least ``horizon // 4`` apart, none before ``min_train``): errors from several regimes, not only the
     last weeks, so the interval is not calibrated on one quiet stretch."""
     n = len(y)
     last = n - horizon
     first = max(min_train, n // 2)
-    stride = max(1, horizon // 4, (last - first) // (ORIGINS - 1))
-    origins = [o for o in range(last, min_train - 1, -stride)][:ORIGINS]
+    stride = max(1, horizon // 4, (last - first) // (count - 1))
+    origins = [o for o in range(last, min_train - 1, -stride)][:count]
     if len(origins) < 2:
         raise DataError(
             f"series {name!r}: {n} points cannot backtest a {horizon}-step horizon (needs "
