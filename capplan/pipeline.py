@@ -84,13 +84,17 @@ def capacity_of(
     )
 
 
+def _capacity_record(capacity: CapacityAnswer | None) -> dict | None:
+    return None if capacity is None else {**capacity.fields(), "origin": capacity.origin.isoformat()}
+
+
 def _metadata_with_capacity(
     write: Callable[[Path], dict], capacity: CapacityAnswer | None
 ) -> Callable[[Path], dict]:
     def wrapped(directory: Path) -> dict:
         metadata = write(directory)
         if capacity is not None:
-            metadata["capacity"] = {**capacity.fields(), "origin": capacity.origin.isoformat()}
+            metadata["capacity"] = _capacity_record(capacity)
         return metadata
 
     return wrapped
@@ -107,6 +111,7 @@ def _publish(
     written = influx.write_forecast(client, settings.influxdb, key, forecast, model_name)
     if capacity is not None:
         influx.write_capacity(client, settings.influxdb, key, capacity.fields(), capacity.origin)
+    ModelStore.for_series(settings, key).save_capacity(key, _capacity_record(capacity))
     return written
 
 

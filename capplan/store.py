@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 METADATA = "metadata.json"
 CURRENT = "current"
+# The capacity answer of the forecast last published, beside the versions: `capplan forecast` rewrites
+# the forecast without saving a version, and status must show the answer that is in InfluxDB.
+CAPACITY = "capacity.json"
 LOCK = ".lock"
 _VERSION = re.compile(r"^v(\d+)$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -269,6 +272,22 @@ class ModelStore:
             created = _metadata(path).get("created", "")
             out.append(VersionInfo(number, created, path, number == current))
         return out
+
+    def save_capacity(self, key: SeriesKey, answer: dict[str, Any] | None) -> None:
+        """Record the published forecast's capacity answer (None: no threshold, any old one goes)."""
+        path = self.series_dir(key) / CAPACITY
+        if answer is None:
+            path.unlink(missing_ok=True)
+        elif path.parent.is_dir():
+            _write_atomic(path, jsonio.dumps(answer))
+
+    def published_capacity(self, key: SeriesKey) -> dict[str, Any] | None:
+        """The answer ``save_capacity`` recorded, or None (never published, or unreadable: status then
+        falls back to the answer saved with the model version)."""
+        try:
+            return json.loads((self.series_dir(key) / CAPACITY).read_text())
+        except (OSError, ValueError):
+            return None
 
     def rollback(self, key: SeriesKey, version: int) -> None:
         directory = self.series_dir(key)

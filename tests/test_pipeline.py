@@ -4,6 +4,7 @@ replaces it on evidence; failures leave the previous model and forecast intact."
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +202,11 @@ def test_influxdb_down_keeps_model_and_forecast(tmp_path):
         server.stop()
 
 
+def client_rows(settings, measurement: str) -> list[dict]:
+    query = f'SELECT * FROM "{measurement}"'
+    return list(influx.connect(settings.influxdb).query(query).get_points())
+
+
 def test_cli_train_status_forecast_and_plot_against_influxdb(settings, tmp_path):
     """The operator's day through the CLI: train, status, refresh the forecast, plot."""
     from click.testing import CliRunner
@@ -245,6 +251,12 @@ value = 62
     refreshed = runner.invoke(cli, ["--config", str(config), "forecast"])
     assert refreshed.exit_code == 0, refreshed.output
     assert f"{DISK}: 48 forecast points written" in refreshed.output
+    # status shows the answer of the forecast now in InfluxDB, which the refresh rewrote
+    published = ModelStore.for_series(settings).published_capacity(DISK)
+    stored = [r for r in client_rows(settings, "capacity_disk")][-1]
+    assert published["seconds_to_threshold"] == stored["seconds_to_threshold"]
+    after = json.loads(runner.invoke(cli, ["--config", str(config), "status", "--json"]).output)
+    assert after[0]["threshold"].startswith("62 ")
 
     png = tmp_path / "disk.png"
     drawn = runner.invoke(cli, ["--config", str(config), "plot", str(DISK), "-o", str(png)])

@@ -235,3 +235,14 @@ def test_damaged_metadata_is_a_store_error(tmp_path):
         with pytest.raises(StoreError, match=r"v1 is unreadable .* roll back with `capplan models rollback`"):
             call()
     assert store.list() == []  # no version names the series: logged with its directory, not listed
+
+
+def test_the_published_capacity_answer_lives_beside_the_versions(tmp_path):
+    store = ModelStore(tmp_path)
+    store.save(KEY, _writer("a"))
+    assert store.published_capacity(KEY) is None
+    store.save_capacity(KEY, {"threshold": 90.0, "seconds_to_threshold": 3600})
+    assert store.published_capacity(KEY) == {"threshold": 90.0, "seconds_to_threshold": 3600}
+    assert [s.key for s in store.list()] == [KEY] and [v.version for v in store.versions(KEY)] == [1]
+    store.save_capacity(KEY, None)  # the threshold was removed from the configuration
+    assert store.published_capacity(KEY) is None

@@ -77,8 +77,8 @@ def retrain(app: App, series) -> None:
 
 
 def _capacity_columns(capacity: dict | None) -> dict:
-    """Days to the threshold counted from now (the stored answer counts from the last training), and
-    what a blank means: no threshold configured, or not reached within the forecast."""
+    """Days to the threshold counted from now (the answer counts from the forecast's last observation),
+    and what a blank means: no threshold configured, or not reached within the forecast."""
     if not capacity:
         return {"days_to_threshold": None, "threshold": None}
     seconds, value = capacity["seconds_to_threshold"], capacity["threshold"]
@@ -99,9 +99,10 @@ def _capacity_columns(capacity: dict | None) -> dict:
 @pass_app
 def status(app: App, as_json: bool) -> None:
     """Per stored series: model, version, last trained, validation error, days from now to the
-    configured threshold and when it is reached (as forecast at the last train or retrain)."""
+    configured threshold and when it is reached (as in the forecast last written to InfluxDB)."""
     rows = []
-    for stored in ModelStore.for_series(app.settings).list():
+    store = ModelStore.for_series(app.settings)
+    for stored in store.list():
         meta = stored.metadata
         if stored.problem:  # the details (and the way out) are in `capplan models list` and the log
             rows.append(
@@ -116,7 +117,7 @@ def status(app: App, as_json: bool) -> None:
                 "version": stored.version,
                 "trained": meta["created"],
                 "validation_mase": round(meta["validation"]["mase"], 3),
-                **_capacity_columns(meta.get("capacity")),
+                **_capacity_columns(store.published_capacity(stored.key) or meta.get("capacity")),
             }
         )
     if as_json:
