@@ -95,8 +95,12 @@ def prepare(
     runs = _nan_runs(missing)
     # Up to a day, with a day of data before it, a gap takes the shape of the day before (a collector
     # restart, a night's outage); cutting there left hours of data and blocked every fit for days.
+    # Bridged steps are made up as much as interpolated ones and share their MAX_GAP_FRACTION budget;
+    # over it the gaps cut the history as longer ones do (what is left may still be enough).
     after_cut = max((e for s, e in runs if e - s > max(short, day)), default=0)
     bridged = [(s, e) for s, e in runs if short < e - s <= day and s - after_cut > day]
+    if int(missing[after_cut:].sum()) > MAX_GAP_FRACTION * (len(grid) - after_cut):
+        bridged = []
     for start, end in bridged:
         grid.iloc[start:end] = _seasonal_bridge(grid.to_numpy(), start, end, day)
         log.info(
@@ -120,7 +124,7 @@ def prepare(
         )
         grid = grid.iloc[end:]
         missing = missing[end:]
-    interpolated = int(missing.sum())  # bridged steps count: they are made up as much as interpolated ones
+    interpolated = int(missing.sum())
     if interpolated > MAX_GAP_FRACTION * len(grid):
         raise DataError(
             f"series {name!r}: {interpolated} of {len(grid)} steps missing at step {step}; "

@@ -164,3 +164,12 @@ def test_a_gap_longer_than_a_day_still_splits_the_history():
     index = pd.date_range("2024-01-01", periods=24 * 10, freq="1h", tz="UTC")
     series = pd.Series(np.sin(np.arange(len(index)) / 3.8) + 5, index=index).drop(index[100:126])
     assert prepare(series, "cpu").dropped_before == index[126]
+
+
+def test_a_gap_too_long_for_the_missing_data_budget_cuts_instead_of_failing():
+    """An update sees about 11 days: a 20-hour bridge would be 7.6% made-up data, over the 5% budget,
+    and refused the whole update; cutting keeps the days after the gap, as before bridging existed."""
+    index = pd.date_range("2024-01-01", periods=264, freq="1h", tz="UTC")
+    series = pd.Series(np.sin(np.arange(264) * 2 * np.pi / 24) + 5, index=index).drop(index[150:170])
+    p = prepare(series, "cpu")
+    assert p.dropped_before == index[170] and len(p.values) == 94
