@@ -378,11 +378,10 @@ def fit(
             f"little data to backtest it at a {h}-step horizon"
         )
     lower, upper = intervals.error_quantiles(plan.actuals(y) - forecasts[winner])
-    # A series flat through every backtest window has all-zero errors; the interval still spans the
-    # data's own resolution (its smallest change), or any movement at all would be an alert.
-    changes = np.abs(np.diff(y))
-    resolution = float(np.min(changes[changes > 0]))
-    lower, upper = np.minimum(lower, -resolution), np.maximum(upper, resolution)
+    # A series flat through every backtest window has all-zero errors and a zero-width interval. It
+    # still spans the data's quantum (the smallest gap between two values it took), at most 1% of its
+    # typical level: a gauge of 10 nodes that once read 0 must not get a band of +-10.
+    lower, upper = _at_least(lower, upper, y)
     chosen = models[winner].fit(y, ctx)  # backtests fitted twins: this instance is still unfitted
     log.info("series %r: %s in %.2f s (%s)", name, winner, time.perf_counter() - started, why)
     return SeriesModel(
@@ -499,6 +498,13 @@ def _steps(horizon: int | pd.Timedelta, prepared: PreparedSeries) -> int:
             f"series {prepared.name!r}: horizon {horizon} is shorter than one step {prepared.step}"
         )
     return h
+
+
+def _at_least(lower: np.ndarray, upper: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    quantum = float(np.min(np.diff(np.unique(y))))  # prepare refuses constant series: two values at least
+    typical = float(np.median(np.abs(y)))
+    half = min(quantum, 0.01 * typical) if typical > 0 else quantum
+    return np.minimum(lower, -half), np.maximum(upper, half)
 
 
 def _extend(offsets: np.ndarray, h: int) -> np.ndarray:
