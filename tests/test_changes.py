@@ -34,3 +34,8 @@ def test_a_week_long_level_follows_a_shift_a_day_ago():
         0, 0.3, 24 * 14
     )
     assert abs(SeasonalProfile(level_periods=7).fit(y, ctx).predict(1)[0] - 1.0) < 0.5
+
+
+def test_byte_sized_noise_is_not_a_shift():
+    for seed in range(5):
+        assert last_level_shift(5e11 + np.random.default_rng(seed).normal(0, 10, 168), 3) == 0

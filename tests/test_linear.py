@@ -88,3 +88,10 @@ def test_the_last_cleanup_of_a_sawtooth_starts_the_segment():
     y = np.concatenate([40 + 0.05 * np.arange(300), 42 + 0.05 * np.arange(300), 41 + 0.08 * np.arange(240)])
     y = y + rng.normal(0, 0.3, len(y))
     assert abs(last_breakpoint(y, min_segment=42) - 600) <= 0.05 * len(y)
+
+
+def test_byte_sized_values_are_not_cut_up_by_rounding():
+    """Sums of squares of raw disk bytes (5e11) lost the noise to rounding and split pure noise."""
+    for seed in range(5):
+        y = 5e11 + 100.0 * np.arange(504) + np.random.default_rng(seed).normal(0, 10, 504)
+        assert last_breakpoint(y, min_segment=25) == 0

@@ -33,7 +33,7 @@ def last_level_shift(y: np.ndarray, min_segment: int) -> int:
     y = without_spikes(np.asarray(y, dtype=float), max(3, 2 * min_segment + 1))
     start = 0
     while len(y) - start >= 2 * min_segment:
-        seg = y[start:]
+        seg = y[start:] - np.median(y[start:])  # centred: raw sums of squares of large values round
         n = len(seg)
         total, squares = np.cumsum(seg), float(np.sum(seg**2))
         k = np.arange(min_segment, n - min_segment + 1)

@@ -35,6 +35,7 @@ def _split_costs(y: np.ndarray, min_segment: int) -> tuple[np.ndarray, np.ndarra
             syy - sy * sy / m - np.divide(cxy * cxy, cxx, out=np.zeros_like(cxx), where=cxx > 0), 0
         )
 
+    y = y - np.median(y)  # sums of squares of raw byte counts (5e11) lose the noise to rounding
     sums = [np.concatenate([[0.0], np.cumsum(v)]) for v in (x, x * x, y, y * y, x * y)]
     k = np.arange(min_segment, n - min_segment + 1)
     left = sse(*(c[k] for c in sums), k.astype(float))
