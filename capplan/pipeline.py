@@ -121,6 +121,8 @@ def train_series(
     """Full fit on ``model.history`` of data, saved as a new model version, forecast written."""
     from capplan import engine
 
+    key.forecast_tags()  # a series whose tags clash with capplan's is refused before a model is saved
+
     started = time.monotonic()
     client = client or influx.connect(settings.influxdb)
     history = read_history(settings, client, key, pd.Timedelta(duration(settings.model.history)), now=now)
@@ -242,7 +244,8 @@ def _retrain_locked(
     # and saving anyway would push good versions out of the store (keep_versions) for nothing. The
     # newest bucket the model saw counts as unseen if its value has changed since (it was still filling).
     index = pd.DatetimeIndex(recent.index)
-    revised = (index == old.last_observed) & ~np.isclose(recent.to_numpy(dtype=float), old.tail[-1])
+    values = recent.to_numpy(dtype=float)
+    revised = (index == old.last_observed) & ~np.isclose(values, old.tail[-1], rtol=1e-12, atol=0.0)
     unseen = int(((index > old.last_observed) | revised).sum())
     if unseen == 0:
         why = f"no data newer than the model's last observation {old.last_observed.isoformat()}"
@@ -254,7 +257,7 @@ def _retrain_locked(
     mae_before = mae_after = float("nan")
     if unseen >= 2:  # one new bucket cannot be both learned from and held out: it is learned from
         # Half of the unseen data at most, so the update has new data to learn from before the hold-out.
-        holdout = min(len(recent) // 4, int(pd.Timedelta("1D") / _step(settings)), unseen // 2)
+        holdout = min(len(recent) // 4, max(1, int(pd.Timedelta("1D") / _step(settings))), unseen // 2)
         if holdout < 1:
             raise DataError(f"{key}: only {len(recent)} recent points; widen model.retrain_window")
         head, tail = recent.iloc[:-holdout], recent.iloc[-holdout:]

@@ -13,7 +13,7 @@ import pytest
 
 from capplan import influx, pipeline
 from capplan.config import ModelSettings, SeriesSpec, Settings, Threshold
-from capplan.errors import InfluxError, StoreError
+from capplan.errors import DataError, InfluxError, StoreError
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
 from tests import servers
@@ -265,3 +265,10 @@ value = 62
 
     missing = runner.invoke(cli, ["--config", str(config), "retrain", "disk,host=ghost used_percent"])
     assert missing.exit_code == 5 and "run `capplan train` first" in missing.output
+
+
+def test_a_series_tagged_like_capplan_is_refused_before_a_model_is_saved(settings):
+    key = SeriesKey.of("cpu", "usage_user", {"host": "a", "capplan_field": "x"})
+    with pytest.raises(DataError, match="rename the tag"):
+        pipeline.train_series(settings, key, now=NOW)
+    assert ModelStore.for_series(settings).list() == []
