@@ -68,7 +68,7 @@ def parse_horizon(horizon: int | float | str | pd.Timedelta) -> int | pd.Timedel
         span = pd.Timedelta(horizon)
     except ValueError as exc:
         raise DataError(f"horizon {horizon!r} is neither a step count nor a duration like 7d or 48h") from exc
-    if span <= pd.Timedelta(0):
+    if pd.isna(span) or span <= pd.Timedelta(0):
         raise DataError(f"horizon {horizon!r} is not a positive duration like 7d or 48h")
     return span
 

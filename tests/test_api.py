@@ -78,7 +78,7 @@ def test_influxdb_and_iso_durations_are_read_without_pandas_deprecations(text, e
         assert parse_horizon(text) == pd.Timedelta(expected)
 
 
-@pytest.mark.parametrize("text", ["0h", "-3h", "soon"])
+@pytest.mark.parametrize("text", ["0h", "-3h", "soon", "nan", "NaT"])
 def test_a_horizon_that_is_not_a_positive_duration_is_refused(text):
     with pytest.raises(DataError, match="duration like 7d or 48h"):
         parse_horizon(text)
