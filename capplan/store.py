@@ -90,7 +90,10 @@ def _write_atomic(path: Path, text: str) -> None:
 def _metadata(version_dir: Path) -> dict[str, Any]:
     """A version's metadata; saves are atomic, so an unreadable one was damaged after the fact."""
     try:
-        return json.loads((version_dir / METADATA).read_text())
+        metadata = json.loads((version_dir / METADATA).read_text())
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("series"), str):
+            raise ValueError("not an object naming its series")
+        return metadata
     except (OSError, ValueError) as exc:
         raise StoreError(
             f"{version_dir} is unreadable ({exc}); roll back with `capplan models rollback` or retrain"
@@ -314,7 +317,8 @@ class ModelStore:
             path = directory / f"v{version}"
             try:
                 metadata = _metadata(path)
-            except StoreError as exc:
+                key = SeriesKey.parse(metadata["series"])
+            except (StoreError, ValueError) as exc:
                 # One damaged version must not hide every other series; the listing names its key
                 # (from a readable version) so it can be rolled back.
                 key = self._key_from_any(directory, versions)
@@ -324,7 +328,7 @@ class ModelStore:
                 log.warning("%s: %s", key, exc)
                 out.append(StoredSeries(key, version, path, {}, problem=str(exc)))
                 continue
-            out.append(StoredSeries(SeriesKey.parse(metadata["series"]), version, path, metadata))
+            out.append(StoredSeries(key, version, path, metadata))
         return out
 
     @staticmethod

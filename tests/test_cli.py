@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from capplan import __version__
@@ -79,7 +80,8 @@ def test_malformed_series_argument_names_the_format(tmp_path):
     assert "is not 'measurement[,tag=value...] field'" in result.output
 
 
-def test_one_damaged_model_does_not_hide_the_others_from_status_and_models_list(tmp_path):
+@pytest.mark.parametrize("damage", ["{trunc", "[]", "null", '{"series": "cpu,host=b usage_user"}'])
+def test_one_damaged_model_does_not_hide_the_others_from_status_and_models_list(tmp_path, damage):
     import json
 
     from capplan.serieskey import SeriesKey
@@ -96,14 +98,15 @@ def test_one_damaged_model_does_not_hide_the_others_from_status_and_models_list(
     }
     for key in (good, bad, bad):  # bad's v1 still names it; v2, the current one, is damaged
         store.save(key, lambda d: dict(meta))
-    (store.load(bad)[0] / "metadata.json").write_text("{trunc")
+    path = store.load(bad)[0]
+    (path / "metadata.json").write_text(damage)
     runner = CliRunner()
     status = runner.invoke(cli, ["--store", str(tmp_path), "status", "--json"])
     assert status.exit_code == 0, status.output
     rows = {r["series"]: r for r in json.loads(status.output[status.output.index("[") :])}
     assert rows[str(good)]["model"] == "profile" and rows[str(bad)]["model"] == "UNREADABLE"
     listed = runner.invoke(cli, ["--store", str(tmp_path), "models", "list"])
-    assert listed.exit_code == 0 and f"UNREADABLE: {tmp_path}" in listed.output
+    assert listed.exit_code == 0 and f"UNREADABLE: {path}" in listed.output
 
 
 def test_status_counts_days_to_the_threshold_from_now_and_says_when_it_is_not_reached():

@@ -104,14 +104,10 @@ def status(app: App, as_json: bool) -> None:
     store = ModelStore.for_series(app.settings)
     for stored in store.list():
         meta = stored.metadata
-        if stored.problem:  # the details (and the way out) are in `capplan models list` and the log
-            rows.append(
-                {"series": str(stored.key), "model": "UNREADABLE", "version": stored.version}
-                | dict.fromkeys(("trained", "validation_mase", "days_to_threshold", "threshold"))
-            )
-            continue
-        rows.append(
-            {
+        try:  # a damaged version (the details and the way out: `capplan models list`, the log) is a row
+            if stored.problem:
+                raise ValueError(stored.problem)
+            row = {
                 "series": str(stored.key),
                 "model": meta["model"]["id"],
                 "version": stored.version,
@@ -119,7 +115,10 @@ def status(app: App, as_json: bool) -> None:
                 "validation_mase": round(meta["validation"]["mase"], 3),
                 **_capacity_columns(store.published_capacity(stored.key) or meta.get("capacity")),
             }
-        )
+        except (KeyError, TypeError, ValueError):
+            row = {"series": str(stored.key), "model": "UNREADABLE", "version": stored.version}
+            row |= dict.fromkeys(("trained", "validation_mase", "days_to_threshold", "threshold"))
+        rows.append(row)
     if as_json:
         click.echo(jsonio.dumps(rows, indent=2))
     elif rows:

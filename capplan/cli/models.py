@@ -6,7 +6,7 @@ import click
 
 from capplan import jsonio
 from capplan.cli.common import App, emit_table, pass_app, series_argument
-from capplan.store import ModelStore
+from capplan.store import ModelStore, StoredSeries
 
 
 @click.group()
@@ -23,7 +23,7 @@ def list_models(app: App, as_json: bool) -> None:
         {
             "series": str(s.key),
             "version": s.version,
-            "model": s.metadata["model"]["id"] if not s.problem else f"UNREADABLE: {s.problem}",
+            "model": _model_id(s),
             "directory": str(s.path),
         }
         for s in ModelStore.for_series(app.settings).list()
@@ -32,6 +32,15 @@ def list_models(app: App, as_json: bool) -> None:
         click.echo(jsonio.dumps(rows, indent=2))
     else:
         emit_table(rows)
+
+
+def _model_id(stored: StoredSeries) -> str:
+    try:
+        if not stored.problem:
+            return str(stored.metadata["model"]["id"])
+    except (KeyError, TypeError):
+        return f"UNREADABLE: {stored.path / 'metadata.json'} is not what capplan writes; roll back or retrain"
+    return f"UNREADABLE: {stored.problem}"
 
 
 @models.command()
