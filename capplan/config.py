@@ -279,7 +279,7 @@ def load_settings(
         data = _read_toml(path)
 
     if path is not None:
-        data = _paths_from(data, path.parent)
+        data = _paths_from(data, path.resolve().parent)
     unknown = set(data) - set(_SECTIONS) - {"series", "thresholds"}
     if unknown:
         raise ConfigError(f"config: unknown section(s) {', '.join(sorted(unknown))}")
