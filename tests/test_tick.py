@@ -153,7 +153,9 @@ def test_series_script_filters_the_exact_tag_set_and_passes_the_key():
     assert strings_in(task.script, ".channel") == ["#cap"]
     assert ".groupBy(time(1h), 'cpu', 'host')" in task.script
     assert ".every(10s)" in task.script and ".period(1h)" in task.script
-    assert ".stateChangesOnly()" in task.script
+    # once per state change, and again every model interval while it lasts: each retrain then sees one
+    # more bucket of a drift the models first take for a spike, until the forecast follows it
+    assert ".stateChangesOnly(1h)" in task.script
     assert '.crit(lambda: "outside")' in task.script
     [message] = strings_in(task.script, ".message")
     assert message.startswith("capplan: " + tick.go_text(str(key)) + " is {{ .Level }}")
