@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from capplan.config import Settings, duration
 from capplan.errors import CapplanError, ConfigError, DataError
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
+
+if TYPE_CHECKING:
+    from capplan.engine import SeriesModel
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +213,16 @@ def refresh_forecast(
     return _publish(settings, client, key, result.frame, current.model_name, capacity)
 
 
+def _within_forecast(model: SeriesModel, when: pd.Timestamp, value: float) -> bool:
+    """``value`` at ``when`` lies in the model's 95% interval (for its own last point, revised since:
+    the first step's interval around the value it saw)."""
+    if when <= model.last_observed:
+        return bool(model.lower[0] <= value - model.tail[-1] <= model.upper[0])
+    steps = int((when - model.last_observed) / model.step)
+    row = model.forecast(steps).frame.iloc[-1]
+    return bool(row["yhat_lower"] <= value <= row["yhat_upper"])
+
+
 def _holdout_mae(forecast: pd.DataFrame, actual: pd.Series) -> float:
     """Mean absolute error over the timestamps both have; NaN when they share none."""
     both = pd.concat([forecast["yhat"], actual.rename("actual")], axis=1, join="inner").dropna()
@@ -247,8 +260,11 @@ def _retrain_locked(
     values = recent.to_numpy(dtype=float)
     revised = (index == old.last_observed) & ~np.isclose(values, old.tail[-1], rtol=1e-12, atol=0.0)
     unseen = int(((index > old.last_observed) | revised).sum())
-    if unseen == 0:
+    filling = unseen == 1 and index[-1] >= _window_end(_step(settings), now)
+    if unseen == 0 or (filling and _within_forecast(old, index[-1], values[-1])):
         why = f"no data newer than the model's last observation {old.last_observed.isoformat()}"
+        if unseen:  # a Telegraf point more in the current hour is not a drift to learn
+            why = "only the bucket still filling is new, and it is inside the forecast's interval"
         log.info("retrain %s: %s; kept v%d", key, why, version_before)
         nan = float("nan")
         return RetrainResult(

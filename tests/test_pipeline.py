@@ -149,6 +149,20 @@ def test_retrain_learns_the_bucket_still_filling_that_kapacitor_alerted_on(setti
     assert pd.Timestamp(metadata["data"]["last"]) == NOW.floor("h")
 
 
+def test_retrain_keeps_the_version_when_only_an_expected_point_arrived_in_the_filling_bucket(settings):
+    """A retrain right after train, with Telegraf still writing into the current hour, saved a version
+    per call and pushed the trained one out of the store (real-server review)."""
+    last = NOW.floor("h") - pd.Timedelta("1h")
+    _history(CPU, _cpu_values(21 * 24, np.random.default_rng(5)), last, settings.influxdb)
+    pipeline.train_series(settings, CPU, now=NOW)
+    expected = influx.read_forecast(influx.connect(settings.influxdb), settings.influxdb, CPU)
+    value = float(expected.loc[NOW.floor("h"), "yhat"])
+    _history(CPU, np.array([value]), NOW.floor("h") + pd.Timedelta("10min"), settings.influxdb)
+    result = pipeline.retrain(settings, CPU, now=NOW)
+    assert result.kept_previous and result.version_after == 1, result
+    assert "inside the forecast's interval" in result.why_kept
+
+
 def test_retrain_that_validates_worse_keeps_the_previous_model_and_forecast(settings):
     """A transient ramp just before the hold-out day misleads the update; the hold-out day is back on the
     old line, so the stored model's forecast wins and nothing is replaced."""
