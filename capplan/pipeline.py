@@ -77,14 +77,14 @@ def _window_end(step: pd.Timedelta, now: pd.Timestamp | None) -> pd.Timestamp:
 
 
 def capacity_of(
-    settings: Settings, key: SeriesKey, history: pd.Series, forecast: pd.DataFrame
+    settings: Settings, key: SeriesKey, origin: pd.Timestamp, forecast: pd.DataFrame
 ) -> CapacityAnswer | None:
+    """Crossing times counted from ``origin``, the model's last observation (a refresh can carry a
+    newer one than its complete-bucket window holds)."""
     threshold = threshold_for(key, settings.thresholds)
     if threshold is None:
         return None
-    return time_to_threshold(
-        forecast, threshold.value, history.dropna().index[-1], direction=threshold.direction
-    )
+    return time_to_threshold(forecast, threshold.value, origin, direction=threshold.direction)
 
 
 def _capacity_record(capacity: CapacityAnswer | None) -> dict | None:
@@ -138,7 +138,7 @@ def train_series(
         lstm_epochs=settings.model.lstm_epochs,
     )
     result = model.forecast()
-    capacity = capacity_of(settings, key, history, result.frame)
+    capacity = capacity_of(settings, key, model.last_observed, result.frame)
     version = ModelStore.for_series(settings, key).save(key, _metadata_with_capacity(model.save, capacity))
     points = _publish(settings, client, key, result.frame, model.model_name, capacity)
     log.info(
@@ -209,7 +209,7 @@ def refresh_forecast(
     recent = _recent(settings, client, key, now)
     current = model.update(recent)
     result = current.forecast()
-    capacity = capacity_of(settings, key, recent, result.frame)
+    capacity = capacity_of(settings, key, current.last_observed, result.frame)
     return _publish(settings, client, key, result.frame, current.model_name, capacity)
 
 
@@ -287,7 +287,7 @@ def _retrain_locked(
     if not kept_previous:
         new = old.update(recent)
         result = new.forecast()
-        capacity = capacity_of(settings, key, recent, result.frame)
+        capacity = capacity_of(settings, key, new.last_observed, result.frame)
         version_after = store.save(key, _metadata_with_capacity(new.save, capacity))
         points = _publish(settings, client, key, result.frame, new.model_name, capacity)
     log.info(

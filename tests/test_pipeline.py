@@ -163,6 +163,19 @@ def test_retrain_keeps_the_version_when_only_an_expected_point_arrived_in_the_fi
     assert "inside the forecast's interval" in result.why_kept
 
 
+def test_a_refresh_counts_capacity_from_the_models_last_observation(settings):
+    """After a retrain learned the filling hour, a refresh (complete hours only) counted the crossing
+    from an hour earlier, so its capacity point disagreed with the retrain's (real-server review)."""
+    last = NOW.floor("h") - pd.Timedelta("1h")
+    _history(DISK, _disk_values(21 * 24, np.random.default_rng(2)), last, settings.influxdb)
+    pipeline.train_series(settings, DISK, now=NOW)
+    _history(DISK, np.array([95.0]), NOW.floor("h") + pd.Timedelta("10min"), settings.influxdb)
+    assert not pipeline.retrain(settings, DISK, now=NOW).kept_previous
+    pipeline.refresh_forecast(settings, DISK, now=NOW)
+    published = ModelStore.for_series(settings).published_capacity(DISK)
+    assert pd.Timestamp(published["origin"]) == NOW.floor("h")
+
+
 def test_retrain_that_validates_worse_keeps_the_previous_model_and_forecast(settings):
     """A transient ramp just before the hold-out day misleads the update; the hold-out day is back on the
     old line, so the stored model's forecast wins and nothing is replaced."""

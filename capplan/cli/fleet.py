@@ -145,6 +145,6 @@ def plot(app: App, series, output: Path) -> None:
         raise CapplanError(f"{series}: no forecast in pred_{series.measurement}; run `capplan train` first")
     span = 3 * (forecast.index[-1] - forecast.index[0]) + pd.Timedelta(duration(settings.model.interval))
     history = pipeline.read_history(settings, client, series, span, end=forecast.index[0]).dropna()
-    capacity = pipeline.capacity_of(settings, series, history, forecast) if len(history) else None
+    capacity = pipeline.capacity_of(settings, series, history.index[-1], forecast) if len(history) else None
     plot_forecast(history, forecast, output, title=str(series), capacity=capacity)
     click.echo(str(output))
