@@ -18,6 +18,8 @@ from capplan.errors import DataError
 log = logging.getLogger(__name__)
 
 MAX_GAP_FRACTION = 0.05  # interpolated points allowed, as a share of the kept series
+# Interpolated and bridged points together: a retrain sees a week, and a night's outage in it is 6%.
+MAX_BRIDGED_FRACTION = 0.10
 SHORT_GAP_STEPS = 6  # gaps up to this many missing steps are interpolated...
 SHORT_GAP_DAY_FRACTION = 0.25  # ...or up to a quarter of a day, whichever is longer
 MIN_POINTS = 8
@@ -95,11 +97,11 @@ def prepare(
     runs = _nan_runs(missing)
     # Up to a day, with a day of data before it, a gap takes the shape of the day before (a collector
     # restart, a night's outage); cutting there left hours of data and blocked every fit for days.
-    # Bridged steps are made up as much as interpolated ones and share their MAX_GAP_FRACTION budget;
-    # over it the gaps cut the history as longer ones do (what is left may still be enough).
+    # Bridged steps are made up too: with interpolated ones they get MAX_BRIDGED_FRACTION; over it the
+    # gaps cut the history as longer ones do (what is left may still be enough).
     after_cut = max((e for s, e in runs if e - s > max(short, day)), default=0)
     bridged = [(s, e) for s, e in runs if short < e - s <= day and s - after_cut > day]
-    if int(missing[after_cut:].sum()) > MAX_GAP_FRACTION * (len(grid) - after_cut):
+    if int(missing[after_cut:].sum()) > MAX_BRIDGED_FRACTION * (len(grid) - after_cut):
         bridged = []
     for start, end in bridged:
         grid.iloc[start:end] = _seasonal_bridge(grid.to_numpy(), start, end, day)
@@ -125,7 +127,8 @@ def prepare(
         grid = grid.iloc[end:]
         missing = missing[end:]
     interpolated = int(missing.sum())
-    if interpolated > MAX_GAP_FRACTION * len(grid):
+    bridged_steps = sum(e - s for s, e in bridged)
+    if interpolated - bridged_steps > MAX_GAP_FRACTION * len(grid):
         raise DataError(
             f"series {name!r}: {interpolated} of {len(grid)} steps missing at step {step}; "
             "use a coarser step (--step, or model.interval) or a period with fewer gaps"

@@ -166,10 +166,13 @@ def test_a_gap_longer_than_a_day_still_splits_the_history():
     assert prepare(series, "cpu").dropped_before == index[126]
 
 
-def test_a_gap_too_long_for_the_missing_data_budget_cuts_instead_of_failing():
-    """An update sees about 11 days: a 20-hour bridge would be 7.6% made-up data, over the 5% budget,
-    and refused the whole update; cutting keeps the days after the gap, as before bridging existed."""
-    index = pd.date_range("2024-01-01", periods=264, freq="1h", tz="UTC")
-    series = pd.Series(np.sin(np.arange(264) * 2 * np.pi / 24) + 5, index=index).drop(index[150:170])
+def test_a_night_out_of_a_week_is_bridged_and_more_cuts_instead_of_failing():
+    """A retrain sees a week: a 10-hour outage is 6% of it and is bridged; a 22-hour one in 200 hours
+    (11%) is over the budget and cuts the history instead of refusing it."""
+    index = pd.date_range("2024-01-01", periods=168, freq="1h", tz="UTC")
+    week = pd.Series(np.sin(np.arange(168) * 2 * np.pi / 24) + 5, index=index)
+    assert prepare(week.drop(index[148:158]), "cpu").dropped_before is None
+    index = pd.date_range("2024-01-01", periods=200, freq="1h", tz="UTC")
+    series = pd.Series(np.sin(np.arange(200) * 2 * np.pi / 24) + 5, index=index).drop(index[120:142])
     p = prepare(series, "cpu")
-    assert p.dropped_before == index[170] and len(p.values) == 94
+    assert p.dropped_before == index[142] and len(p.values) == 58
