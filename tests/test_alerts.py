@@ -143,6 +143,13 @@ def test_per_series_alerts_only_the_drifting_series(
     time.sleep(3)
     again = recorded(out, timeout=0)
     assert len(again) <= 2 and all(c["argv"] == ["series", str(drifting)] for c in again)
+    # ...and it is called again while the drift lasts, so the next retrain sees the next bucket
+    repeat = recorded(out, timeout=15, count=2)[1]
+    assert repeat["argv"] == ["series", str(drifting)]
+    assert (json.loads(repeat["stdin"])["level"], json.loads(repeat["stdin"])["previousLevel"]) == (
+        "CRITICAL",
+        "CRITICAL",
+    )
     assert not [p for p in slack.posts if str(steady) in p["attachments"][0]["text"]]
 
 
