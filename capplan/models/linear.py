@@ -16,56 +16,16 @@ from scipy.signal import find_peaks
 
 from capplan.errors import ModelError
 from capplan.models.base import FitContext, Forecaster
-from capplan.models.changes import pays, without_spikes
+from capplan.models.changes import last_split, line_costs, without_spikes
 
 MAX_PEAK_FRACTION = 0.10
 THRESHOLD_STEP = 0.01  # of the value range
 
 
-def _split_costs(y: np.ndarray, min_segment: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Every split of ``y`` into two least-squares lines: (split indices, SSE of both lines at each, SSE
-    of one line), all at once from cumulative sums (a line's SSE is Syy - Sxy^2/Sxx on centred sums)."""
-    n = len(y)
-    x = np.arange(n, dtype=float)
-
-    def sse(sx, sxx, sy, syy, sxy, m):
-        cxx = sxx - sx * sx / m
-        cxy = sxy - sx * sy / m
-        return np.maximum(
-            syy - sy * sy / m - np.divide(cxy * cxy, cxx, out=np.zeros_like(cxx), where=cxx > 0), 0
-        )
-
-    y = y - np.median(y)  # sums of squares of raw byte counts (5e11) lose the noise to rounding
-    sums = [np.concatenate([[0.0], np.cumsum(v)]) for v in (x, x * x, y, y * y, x * y)]
-    k = np.arange(min_segment, n - min_segment + 1)
-    left = sse(*(c[k] for c in sums), k.astype(float))
-    right = sse(*(c[-1] - c[k] for c in sums), (n - k).astype(float))
-    whole = float(sse(*(c[-1] for c in sums), float(n)))
-    return k, left + right, whole
-
-
 def _slope_change(y: np.ndarray, min_segment: int) -> int:
     """Start of the last straight segment found by least squares (0 when one line fits): catches the
     slope changes that leave no spike in |diff| (growth speeding up without a jump)."""
-    return _last_split(y, min_segment, None)
-
-
-def _last_split(y: np.ndarray, min_segment: int, allowed: np.ndarray | None) -> int:
-    """Binary segmentation towards the end: split at the best index (among ``allowed`` if given) while
-    the split pays (``pays``), then look again in the part after it."""
-    start = 0
-    while len(y) - start >= 2 * min_segment:
-        k, two, one = _split_costs(y[start:], min_segment)
-        if allowed is not None:
-            keep = np.isin(k + start, allowed)
-            k, two = k[keep], two[keep]
-        if len(k) == 0:
-            break
-        best = int(np.argmin(two))
-        if not pays(one, float(two[best]), len(y) - start):
-            break
-        start += int(k[best])
-    return start
+    return last_split(y, min_segment, line_costs)
 
 
 def last_breakpoint(y: np.ndarray, min_segment: int) -> int:
@@ -88,7 +48,7 @@ def _last_diff_peak(y: np.ndarray, min_segment: int) -> int:
     while len(peaks) > MAX_PEAK_FRACTION * len(y):
         height += THRESHOLD_STEP * span
         peaks, _ = find_peaks(diff, height=height)
-    return _last_split(np.asarray(y, dtype=float), min_segment, peaks + 1)
+    return last_split(np.asarray(y, dtype=float), min_segment, line_costs, allowed=peaks + 1)
 
 
 class LinearSegment(Forecaster):
