@@ -12,7 +12,7 @@ from capplan import jsonio, pipeline
 from capplan.cli.common import App, emit_table, pass_app, series_argument, tag_filters
 from capplan.config import duration
 from capplan.errors import CapplanError
-from capplan.store import ModelStore
+from capplan.store import ModelStore, StoredSeries
 
 
 @click.command()
@@ -94,31 +94,34 @@ def _capacity_columns(capacity: dict | None) -> dict:
     return {"days_to_threshold": round(days, 1), "threshold": f"{value:g} on {reached:%Y-%m-%d %H:%M}"}
 
 
+def _status_row(store: ModelStore, stored: StoredSeries) -> dict:
+    """A damaged version is a row too (the details and the way out: `capplan models list`, the log)."""
+    unreadable = {"series": str(stored.key), "model": "UNREADABLE", "version": stored.version}
+    unreadable |= dict.fromkeys(("trained", "validation_mase", "days_to_threshold", "threshold"))
+    if stored.problem:
+        return unreadable
+    meta = stored.metadata
+    try:
+        return {
+            "series": str(stored.key),
+            "model": meta["model"]["id"],
+            "version": stored.version,
+            "trained": meta["created"],
+            "validation_mase": round(meta["validation"]["mase"], 3),
+            **_capacity_columns(store.published_capacity(stored.key) or meta.get("capacity")),
+        }
+    except (KeyError, TypeError, ValueError):  # readable JSON, but not what capplan writes
+        return unreadable
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_app
 def status(app: App, as_json: bool) -> None:
     """Per stored series: model, version, last trained, validation error, days from now to the
     configured threshold and when it is reached (as in the forecast last written to InfluxDB)."""
-    rows = []
     store = ModelStore.for_series(app.settings)
-    for stored in store.list():
-        meta = stored.metadata
-        try:  # a damaged version (the details and the way out: `capplan models list`, the log) is a row
-            if stored.problem:
-                raise ValueError(stored.problem)
-            row = {
-                "series": str(stored.key),
-                "model": meta["model"]["id"],
-                "version": stored.version,
-                "trained": meta["created"],
-                "validation_mase": round(meta["validation"]["mase"], 3),
-                **_capacity_columns(store.published_capacity(stored.key) or meta.get("capacity")),
-            }
-        except (KeyError, TypeError, ValueError):
-            row = {"series": str(stored.key), "model": "UNREADABLE", "version": stored.version}
-            row |= dict.fromkeys(("trained", "validation_mase", "days_to_threshold", "threshold"))
-        rows.append(row)
+    rows = [_status_row(store, stored) for stored in store.list()]
     if as_json:
         click.echo(jsonio.dumps(rows, indent=2))
     elif rows:

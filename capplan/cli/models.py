@@ -35,12 +35,12 @@ def list_models(app: App, as_json: bool) -> None:
 
 
 def _model_id(stored: StoredSeries) -> str:
+    if stored.problem:
+        return f"UNREADABLE: {stored.problem}"
     try:
-        if not stored.problem:
-            return str(stored.metadata["model"]["id"])
+        return str(stored.metadata["model"]["id"])
     except (KeyError, TypeError):
         return f"UNREADABLE: {stored.path / 'metadata.json'} is not what capplan writes; roll back or retrain"
-    return f"UNREADABLE: {stored.problem}"
 
 
 @models.command()
