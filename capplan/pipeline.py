@@ -250,6 +250,7 @@ def _retrain_locked(
     settings: Settings, key: SeriesKey, store: ModelStore, client, now: pd.Timestamp | None
 ) -> RetrainResult:
     started = time.monotonic()
+    step = _step(settings)
     old, metadata = load_model(settings, key)
     version_before = int(metadata["version"])
     recent = _retrain_window(settings, client, key, now).dropna()
@@ -260,7 +261,7 @@ def _retrain_locked(
     values = recent.to_numpy(dtype=float)
     revised = (index == old.last_observed) & ~np.isclose(values, old.tail[-1], rtol=1e-12, atol=0.0)
     unseen = int(((index > old.last_observed) | revised).sum())
-    filling = unseen == 1 and index[-1] >= _window_end(_step(settings), now)
+    filling = unseen == 1 and index[-1] >= _window_end(step, now)
     if unseen == 0 or (filling and _within_forecast(old, index[-1], values[-1])):
         why = f"no data newer than the model's last observation {old.last_observed.isoformat()}"
         if unseen:  # a Telegraf point more in the current hour is not a drift to learn
@@ -273,12 +274,12 @@ def _retrain_locked(
     mae_before = mae_after = float("nan")
     if unseen >= 2:  # one new bucket cannot be both learned from and held out: it is learned from
         # Half of the unseen data at most, so the update has new data to learn from before the hold-out.
-        holdout = min(len(recent) // 4, max(1, int(pd.Timedelta("1D") / _step(settings))), unseen // 2)
+        holdout = min(len(recent) // 4, max(1, int(pd.Timedelta("1D") / step)), unseen // 2)
         if holdout < 1:
             raise DataError(f"{key}: only {len(recent)} recent points; widen model.retrain_window")
         head, tail = recent.iloc[:-holdout], recent.iloc[-holdout:]
         first_step = old.forecast(1).frame.index[0]
-        steps_to_tail_end = int((tail.index[-1] - first_step) / _step(settings)) + 1
+        steps_to_tail_end = int((tail.index[-1] - first_step) / step) + 1
         mae_before = _holdout_mae(old.forecast(max(steps_to_tail_end, 1)).frame, tail)
         # The model as it would be with data up to the hold-out only, even if trained past its start.
         mae_after = _holdout_mae(old.update(head, keep_newer=False).forecast(holdout).frame, tail)
