@@ -7,7 +7,7 @@ minute data. Periods come from the ACF peaks, not from a hard-coded 24*7+1.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from scipy.signal import find_peaks
 from statsmodels.tsa.stattools import acf
 
 from capplan.errors import DataError
+from capplan.models.changes import spike_window, without_spikes
 
 R2_TREND = 0.8  # ACF falling in a straight line (r^2 >= this) with no strong peak = trend, no season
 MIN_PROMINENCE = 0.1  # an ACF peak weaker than this is noise, not a season
@@ -50,10 +51,29 @@ class Classification:
 
 
 def classify(y: np.ndarray, steps_per_day: float) -> Classification:
-    """Classify a regular, gap-free series (see :func:`capplan.series.prepare`)."""
+    """Classify a regular, gap-free series (see :func:`capplan.series.prepare`).
+
+    One huge spike (a runaway process, a counter glitch) can hold most of the variance, and then the
+    ACF shows no cycle although every day repeats: the seasonal naive that won then copied the spike
+    into every day of the forecast. A cycle that shows once lone spikes are set aside is a cycle. The
+    raw series is looked at first, so spikes that recur (a nightly job) stay part of the season."""
     y = np.asarray(y, dtype=float)
     if len(y) < MIN_POINTS:
         raise DataError(f"{len(y)} points cannot be classified; at least {MIN_POINTS} are needed")
+    found = _classify(y, steps_per_day)
+    if found.seasonal:
+        return found
+    clean = without_spikes(y, spike_window(round(steps_per_day)))
+    spikes = int(np.count_nonzero(clean != y))
+    if spikes == 0 or np.ptp(clean) == 0:  # a flat series with one spike: nothing periodic left
+        return found
+    again = _classify(clean, steps_per_day)
+    if not again.seasonal:
+        return found
+    return replace(again, reason=f"{again.reason}; found with {spikes} lone spikes set aside")
+
+
+def _classify(y: np.ndarray, steps_per_day: float) -> Classification:
     max_lag = int(min(round(SPAN_DAYS * steps_per_day), len(y) // 2))
     max_lag = max(max_lag, 2)
     rho = acf(y, nlags=max_lag, fft=True)
@@ -130,7 +150,7 @@ def _periods(
     for i, lag in enumerate(multiples):
         neighbours = [rho[m] for m in multiples[max(0, i - 1) : i] + multiples[i + 1 : i + 2]]
         if len(neighbours) == 2 and rho[lag] - max(neighbours) >= SECOND_PERIOD_MARGIN:
-            periods.append(_snap(lag, steps_per_day))
+            periods.append(first * round(lag / first))  # whole cycles: 97 would slide a 24-step shape
             break
     return tuple(periods)
 

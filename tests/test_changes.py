@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from capplan.models.base import FitContext
-from capplan.models.changes import last_level_shift
+from capplan.models.changes import last_level_shift, spike_window, without_spikes
 from capplan.models.profile import SeasonalProfile
 
 
@@ -39,3 +39,24 @@ def test_a_week_long_level_follows_a_shift_a_day_ago():
 def test_byte_sized_noise_is_not_a_shift():
     for seed in range(5):
         assert last_level_shift(5e11 + np.random.default_rng(seed).normal(0, 10, 168), 3) == 0
+
+
+def _daily(n: int, seed: int = 0) -> np.ndarray:
+    t = np.arange(n)
+    return 50 + 10 * np.cos(2 * np.pi * (t % 24 - 14) / 24) + np.random.default_rng(seed).normal(0, 1, n)
+
+
+def test_a_lone_burst_is_set_aside_but_a_nightly_one_stays_in_the_season():
+    y = _daily(24 * 14)
+    y[2::24] += 30  # a job every night at 02:00
+    y[-5] += 500  # one runaway process
+    clean = without_spikes(y, spike_window(24), 24)
+    assert np.array_equal(clean[2::24], y[2::24])
+    assert abs(clean[-5] - (y[-5] - 500)) < 5  # the same hour of the days around it
+    assert np.count_nonzero(clean != y) == 1
+
+
+def test_without_a_period_a_lone_burst_is_set_aside_too():
+    y = _daily(24 * 14)
+    y[100] += 500
+    assert np.count_nonzero(without_spikes(y, spike_window(24)) != y) == 1

@@ -87,3 +87,23 @@ def test_decision_round_trips_through_json_shapes():
 def test_too_short_is_refused():
     with pytest.raises(DataError, match="at least"):
         classify(np.arange(5.0), 24)
+
+
+def test_one_huge_spike_does_not_hide_the_daily_cycle():
+    """The spike holds most of the variance, so the raw ACF shows no cycle; without it the cycle shows."""
+    y = seasonal(24 * 28, {24: 10}, noise=1.0)
+    y[-5] += 1000
+    c = classify(y, 24)
+    assert (c.kind, c.periods) == ("seasonal", (24,)) and "1 lone spikes set aside" in c.reason
+
+
+def test_a_second_period_is_a_whole_number_of_cycles_of_the_first():
+    """Poisson counts with a daily cycle: an ACF bump near 97 would slide the daily shape an hour every
+    four days."""
+    rng = np.random.default_rng(2)
+    t = np.arange(24 * 28)
+    for _ in range(7):
+        rng.normal(0, 1, len(t))
+    y = rng.poisson(np.maximum(0.1, 2 + 2 * np.cos(2 * np.pi * (t % 24 - 14) / 24))).astype(float)
+    periods = classify(y, 24).periods
+    assert periods[0] == 24 and all(p % 24 == 0 for p in periods)
