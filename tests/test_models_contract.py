@@ -11,6 +11,7 @@ import pytest
 from capplan.models.base import FitContext, Forecaster
 from capplan.models.ensemble import Ensemble
 from capplan.models.linear import LinearSegment
+from capplan.models.lstm import decompose
 from capplan.models.mstl import MstlEts
 from capplan.models.naive import SeasonalNaive
 from capplan.models.profile import SeasonalProfile
@@ -108,3 +109,15 @@ def test_bad_hyper_parameters_fail_at_once():
         MstlEts(max_cycles=1)
     with pytest.raises(ValueError):
         Ensemble([{"name": "profile", "params": {}}])
+
+
+def test_mstl_and_the_lstm_decomposition_set_a_lone_spike_aside():
+    """Both are fitted on raw values: a spike 5 hours before the end became a peak in every forecast day."""
+    t = np.arange(24 * 28)
+    truth = 50 + 10 * np.cos(2 * np.pi * (t % 24 - 14) / 24)
+    y = truth + np.random.default_rng(0).normal(0, 1, len(t))
+    y[-5] += 500
+    ctx = FitContext(periods=(24,), horizon=48, steps_per_day=24.0)
+    ahead = 50 + 10 * np.cos(2 * np.pi * ((len(t) + np.arange(48)) % 24 - 14) / 24)
+    assert np.max(np.abs(MstlEts().fit(y, ctx).predict(48) - ahead)) < 3
+    assert np.max(np.abs(decompose(y, 24).sum(axis=0)[-24:] - truth[-24:])) < 4

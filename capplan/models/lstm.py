@@ -45,6 +45,7 @@ from statsmodels.tsa.seasonal import seasonal_decompose
 from capplan.errors import DataError, ModelError
 from capplan.models import keras_backend
 from capplan.models.base import FitContext, Forecaster
+from capplan.models.changes import spike_window, without_spikes
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,14 @@ class TrioState:
 
 
 def decompose(y: np.ndarray, period: int) -> np.ndarray:
-    """Additive trend/seasonal/residual of ``y`` -> shape (3, len(y)), no NaN, rows summing to ``y``."""
+    """Additive trend/seasonal/residual of ``y`` -> shape (3, len(y)), no NaN, rows summing to ``y``
+    with lone spikes set aside (the scaled networks would carry one into the level and every cycle)."""
     if len(y) < 2 * period:
         raise DataError(
             f"series has {len(y)} points, the LSTM trio needs at least {2 * period} (two periods of "
             f"{period}); query a longer history"
         )
+    y = without_spikes(y, spike_window(period), period)
     parts = seasonal_decompose(y, model="additive", period=period, extrapolate_trend="period")
     return np.stack([np.asarray(parts.trend), np.asarray(parts.seasonal), np.asarray(parts.resid)])
 

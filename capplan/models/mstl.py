@@ -19,6 +19,7 @@ from statsmodels.tsa.seasonal import MSTL, STL
 
 from capplan.errors import ModelError
 from capplan.models.base import FitContext, Forecaster
+from capplan.models.changes import spike_window, without_spikes
 
 # The forecast repeats the seasonal components' last cycle, which is where STL's seasonal smoother sits
 # at the edge of the data. A locally constant smoother (degree 0, as R's and statsforecast's mstl use)
@@ -56,7 +57,9 @@ class MstlEts(Forecaster):
         if not periods:
             raise ModelError(f"MSTL needs two cycles of period {min(ctx.periods)}, got {len(y)} points")
         window = max(2 * periods[-1] + 1, min(self.max_cycles * periods[-1], self.max_points))
-        y = np.asarray(y[-window:], dtype=float)
+        # STL is robust only with its outer loop, which MSTL does not run: one lone spike became a peak in
+        # every forecast cycle and a level shift of the trend.
+        y = without_spikes(np.asarray(y[-window:], dtype=float), spike_window(periods[0]), periods[0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             if len(periods) == 1:
