@@ -408,12 +408,21 @@ def _plan(y: np.ndarray, ctx: FitContext, models: dict[str, Forecaster], name: s
     too short for that, the origins the data allows, without the candidates that cannot fit there
     (removed from ``models``, logged): a short history may rule out the LSTMs, never the naive floor."""
     season = min(ctx.periods) if ctx.periods else 1
-    base = max(2 * max(ctx.periods, default=1), 12)
+    longest = max(ctx.periods, default=1)
     needs = {cid: model.min_points(ctx) for cid, model in models.items()}
     try:
-        return backtest.plan(y, ctx.horizon, max(base, *needs.values()), season, name)
+        return backtest.plan(y, ctx.horizon, max(2 * longest, 12, *needs.values()), season, name)
     except DataError:
-        plan = backtest.plan(y, ctx.horizon, base, season, name)  # too short even for this: the error stands
+        pass
+    # Three weeks of hourly data, a week ahead: two weeks before each origin leave one origin, but one
+    # week is enough for the weekly naive and profile, which then keep the weekly period (dropping it
+    # made the forecast 7x worse than repeating the last week on a weekday/weekend load).
+    try:
+        plan = backtest.plan(y, ctx.horizon, max(2 * longest, 12), season, name)
+    except DataError:
+        if len(ctx.periods) < 2:  # one cycle of the only period is too little history to judge by
+            raise
+        plan = backtest.plan(y, ctx.horizon, longest, season, name)  # else the error stands
     for cid, need in needs.items():
         if need > plan.origins[0]:
             log.info(
@@ -508,8 +517,18 @@ def _at_least(lower: np.ndarray, upper: np.ndarray, y: np.ndarray) -> tuple[np.n
 
 
 def _extend(offsets: np.ndarray, h: int) -> np.ndarray:
-    """Offsets for ``h`` steps: the last calibrated width holds beyond the calibrated horizon."""
-    return np.concatenate([offsets, np.full(max(0, h - len(offsets)), offsets[-1])])[:h]
+    """Offsets for ``h`` steps. Beyond the calibrated horizon the squared width keeps growing at the rate
+    it grew over the calibrated horizon's second half, as a random walk's variance does (not at all for
+    noise around a steady level; from zero at step 0 when too few steps were calibrated to tell): held
+    constant, a one-day calibration covered 78% of a random-walk level in the second week ahead."""
+    n = len(offsets)
+    if h <= n:
+        return offsets[:h]
+    half = n // 2
+    last = offsets[-1] ** 2
+    rate = (last - offsets[half - 1] ** 2) / (n - half) if n >= 4 else last / n
+    extra = np.sqrt(last + max(rate, 0.0) * np.arange(1, h - n + 1))
+    return np.concatenate([offsets, np.sign(offsets[-1]) * extra])
 
 
 def _versions() -> dict[str, str]:

@@ -276,3 +276,40 @@ def test_a_series_flat_through_the_backtest_still_gets_an_interval():
     above, below = frame["yhat_upper"] - frame["yhat"], frame["yhat"] - frame["yhat_lower"]
     # 1% of the level (4 replicas), not the one-replica step: a move to 3 or 5 still alerts
     assert np.allclose(above, 0.04) and np.allclose(below, 0.04)
+
+
+def test_three_weeks_keep_the_weekly_period_for_a_week_ahead():
+    """Two weeks before each backtest origin would leave one origin; one week is enough for the weekly
+    naive and profile, and dropping the weekly period forecast weekends as weekdays."""
+    t = pd.date_range("2024-01-01", periods=24 * 21 + 168, freq="1h", tz="UTC")
+    hour, weekend = t.hour.to_numpy(), t.day_of_week.to_numpy() >= 5
+    truth = 100 + 10 * np.cos(2 * np.pi * (hour - 14) / 24) + np.where(weekend, -15, 5)
+    y = pd.Series(truth + np.random.default_rng(3).normal(0, 1, len(t)), index=t)
+    model = engine.fit(y.iloc[:-168], pd.Timedelta("7D"), name="three-weeks", candidates=STATISTICAL)
+    assert model.ctx.periods == (24, 168)
+    error = np.mean(np.abs(model.forecast().frame.yhat.to_numpy() - truth[-168:]))
+    naive = np.mean(np.abs(y.iloc[-336:-168].to_numpy() - truth[-168:]))
+    assert error < naive
+
+
+def test_a_spike_just_before_the_end_is_not_forecast_again():
+    t = pd.date_range("2024-01-01", periods=24 * 28, freq="1h", tz="UTC")
+    truth = 50 + 10 * np.cos(2 * np.pi * (t.hour.to_numpy() - 14) / 24)
+    y = truth + np.random.default_rng(0).normal(0, 1, len(t))
+    y[-5] += 1000
+    model = engine.fit(pd.Series(y, index=t), 48, name="spike", candidates=STATISTICAL)
+    assert model.classification.periods == (24,)
+    ahead = 50 + 10 * np.cos(2 * np.pi * (model.forecast().frame.index.hour.to_numpy() - 14) / 24)
+    assert np.max(np.abs(model.forecast().frame.yhat.to_numpy() - ahead)) < 3
+
+
+@pytest.mark.parametrize(
+    ("offsets", "expected"),
+    [
+        (np.full(24, 4.0), np.full(48, 4.0)),  # noise around a level: as wide as calibrated
+        (2 * np.sqrt(np.arange(1, 25)), 2 * np.sqrt(np.arange(1, 49))),  # a random walk's growth
+    ],
+)
+def test_the_interval_beyond_the_calibrated_horizon_grows_as_it_grew(offsets, expected):
+    assert np.allclose(engine._extend(offsets, 48), expected, rtol=0.01)
+    assert np.allclose(engine._extend(-offsets, 48), -expected, rtol=0.01)
