@@ -331,9 +331,18 @@ def discover(
         if (measurement and spec.measurement != measurement) or (field_name and spec.field != field_name):
             continue
         lookback = pd.Timedelta(duration(settings.model.history))
-        for key in influx.discover_series(client, settings.influxdb, spec, lookback=lookback):
-            if all(key.tag_dict.get(k) == v for k, v in (where or {}).items()):
-                keys.append(key)
+        found = influx.discover_series(client, settings.influxdb, spec, lookback=lookback)
+        if not found:  # a typo in a measurement or field name would otherwise pass without a word
+            log.warning(
+                "[[series]] %s %s%s: no series with data in the last %s; check the names with SHOW "
+                "MEASUREMENTS and SHOW FIELD KEYS FROM %s",
+                spec.measurement,
+                spec.field,
+                f" where {spec.where}" if spec.where else "",
+                settings.model.history,
+                spec.measurement,
+            )
+        keys.extend(k for k in found if all(k.tag_dict.get(t) == v for t, v in (where or {}).items()))
     if not keys:
         raise DataError(
             f"no series matched in the last {settings.model.history} (model.history counts back from now): "

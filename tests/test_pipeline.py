@@ -299,3 +299,15 @@ def test_a_series_tagged_like_capplan_is_refused_before_a_model_is_saved(setting
     with pytest.raises(DataError, match="rename the tag"):
         pipeline.train_series(settings, key, now=NOW)
     assert ModelStore.for_series(settings).list() == []
+
+
+def test_a_series_spec_that_matches_nothing_is_named_in_a_warning(settings, caplog):
+    """A typo in a measurement or field name trained the other series and said nothing about it."""
+    rng = np.random.default_rng(0)
+    _history(DISK, _disk_values(3 * 24, rng), NOW.floor("h") - pd.Timedelta("1h"), settings.influxdb)
+    typo = dataclasses.replace(settings, series=(*settings.series, SeriesSpec("dsik", "used_percent")))
+    with caplog.at_level("WARNING", logger="capplan.pipeline"):
+        assert pipeline.discover(typo) == [DISK]
+    named = [r.getMessage() for r in caplog.records if "no series with data" in r.getMessage()]
+    assert any(m.startswith("[[series]] dsik used_percent:") for m in named)
+    assert any(m.startswith("[[series]] cpu usage_user where {'cpu': 'cpu-total'}:") for m in named)
