@@ -105,6 +105,19 @@ def _run(
         raise _error(exc, settings, "a query") from None
 
 
+def default_retention_policy(client: InfluxDBClient, settings: InfluxSettings) -> str:
+    """The database's default retention policy, which an empty ``influxdb.retention_policy`` reads and
+    writes, so Kapacitor tasks can name it (they cannot say "the default")."""
+    result = _run(client, settings, f"SHOW RETENTION POLICIES ON {q.ident(settings.database)}")
+    names = [row["name"] for row in result.get_points() if row.get("default")]
+    if not names:
+        raise InfluxError(
+            f"InfluxDB at {settings.url}: database {settings.database!r} has no default retention policy; "
+            "set influxdb.retention_policy"
+        )
+    return str(names[0])
+
+
 def _tag_keys(client: InfluxDBClient, settings: InfluxSettings, measurement: str) -> list[str]:
     result = _run(
         client,

@@ -124,7 +124,7 @@ def _environment() -> jinja2.Environment:
 
 def retention_policy(influx: InfluxSettings) -> str:
     """Kapacitor only lets a batch query read a db.rp listed in the task's dbrps, and an empty RP in the
-    query is not "the default" there: name it, ``autogen`` unless configured."""
+    query is not "the default" there: name it (the CLI asks InfluxDB for the default; ``autogen`` here)."""
     return influx.retention_policy or "autogen"
 
 

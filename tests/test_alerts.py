@@ -346,3 +346,18 @@ def test_cli_renders_defines_lists_and_deletes_stored_series(
     assert grouped.exit_code == 0 and "2 per-series task(s) also watch these series" in grouped.output
     assert run("delete", "--all") == "deleted 3 task(s)\n"
     assert run("list", "--json") == "[]\n"
+
+
+def test_tasks_name_the_databases_default_retention_policy(tmp_path, influx_settings, influx_client):
+    """train reads and writes the default RP when influxdb.retention_policy is empty; a task that said
+    autogen instead failed every hour with "retention policy not found" and alerted on nothing."""
+    influx_client.create_retention_policy("rp30", "30d", 1, database=influx_settings.database, default=True)
+    settings = dataclasses.replace(
+        settings_for(influx_settings, KapacitorSettings(url="http://127.0.0.1:9"), "/bin/true"),
+        model=ModelSettings(store=str(tmp_path / "models")),
+    )
+    ModelStore(tmp_path / "models").save(SeriesKey.of("cpu", "usage_user", {"host": "a"}), lambda d: {})
+    result = CliRunner().invoke(alerts_group, ["render"], obj=App(settings), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"(dbrp {influx_settings.database}.rp30)" in result.output and '"rp30"' in result.output
+    assert "autogen" not in result.output

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import click
 
-from capplan import alerts, jsonio
+from capplan import alerts, influx, jsonio
 from capplan.cli.common import App, emit_table, pass_app, tag_filters
 from capplan.kapacitor import KapacitorClient
 from capplan.store import ModelStore
@@ -40,19 +40,25 @@ def _render(
     """Tasks for the stored series matching the filters; every stored series of a measurement is passed
     to the renderer so the exact-tag-set filters know all of its tag keys."""
     where = tag_filters(tags)
+    settings = app.settings
+    if not settings.influxdb.retention_policy:  # tasks must name the RP that train read and wrote
+        rp = influx.default_retention_policy(influx.connect(settings.influxdb), settings.influxdb)
+        settings = dataclasses.replace(
+            settings, influxdb=dataclasses.replace(settings.influxdb, retention_policy=rp)
+        )
     by_spec = defaultdict(list)
-    for stored in ModelStore.for_series(app.settings).list():
+    for stored in ModelStore.for_series(settings).list():
         by_spec[(stored.key.measurement, stored.key.field)].append(stored.key)
     tasks: list[RenderedTask] = []
     for (m, f), keys in sorted(by_spec.items()):
         if (measurement and m != measurement) or (field_name and f != field_name):
             continue
-        spec = app.settings.spec_for(keys[0].measurement, keys[0].field)
+        spec = settings.spec_for(keys[0].measurement, keys[0].field)
         if grouped:
             spec = dataclasses.replace(spec, where={**spec.where, **where})
-            tasks += alerts.render(app.settings, spec, keys, grouped=True, every=every, period=period)
+            tasks += alerts.render(settings, spec, keys, grouped=True, every=every, period=period)
             continue
-        rendered = alerts.render(app.settings, spec, keys, every=every, period=period)
+        rendered = alerts.render(settings, spec, keys, every=every, period=period)
         tasks += [t for t, k in zip(rendered, keys, strict=True) if where.items() <= k.tag_dict.items()]
     if not tasks:
         raise click.ClickException("no stored series match; train some first (`capplan train`)")
