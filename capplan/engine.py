@@ -410,19 +410,20 @@ def _plan(y: np.ndarray, ctx: FitContext, models: dict[str, Forecaster], name: s
     season = min(ctx.periods) if ctx.periods else 1
     longest = max(ctx.periods, default=1)
     needs = {cid: model.min_points(ctx) for cid, model in models.items()}
-    try:
-        return backtest.plan(y, ctx.horizon, max(2 * longest, 12, *needs.values()), season, name)
-    except DataError:
-        pass
     # Three weeks of hourly data, a week ahead: two weeks before each origin leave one origin, but one
     # week is enough for the weekly naive and profile, which then keep the weekly period (dropping it
-    # made the forecast 7x worse than repeating the last week on a weekday/weekend load).
-    try:
-        plan = backtest.plan(y, ctx.horizon, max(2 * longest, 12), season, name)
-    except DataError:
-        if len(ctx.periods) < 2:  # one cycle of the only period is too little history to judge by
-            raise
-        plan = backtest.plan(y, ctx.horizon, longest, season, name)  # else the error stands
+    # made the forecast 7x worse than repeating the last week on a weekday/weekend load). One cycle of
+    # the only period is too little history to judge by.
+    attempts = [max(2 * longest, 12, *needs.values()), max(2 * longest, 12)]
+    if len(ctx.periods) > 1:
+        attempts.append(longest)
+    for i, min_train in enumerate(attempts):
+        try:
+            plan = backtest.plan(y, ctx.horizon, min_train, season, name)
+            break
+        except DataError:
+            if i == len(attempts) - 1:  # too short even for this: the error stands
+                raise
     for cid, need in needs.items():
         if need > plan.origins[0]:
             log.info(
