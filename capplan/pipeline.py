@@ -289,7 +289,7 @@ def _retrain_locked(
         new = old.update(recent)
         result = new.forecast()
         capacity = capacity_of(settings, key, new.last_observed, result.frame)
-        version_after = store.save(key, _metadata_with_capacity(new.save, capacity))
+        version_after = store.save(key, _metadata_with_capacity(new.save, capacity), made_by="retrain")
         points = _publish(settings, client, key, result.frame, new.model_name, capacity)
     log.info(
         "retrained %s: v%d -> v%d (hold-out MAE %.4g -> %.4g%s)",

@@ -7,6 +7,10 @@ Layout (``root/<series dir>/``)::
     v1/ v2/ v3/  one complete model each: the model's files + metadata.json
     .tmp-*/      a save in progress (removed if it fails; a killed one is swept by the next save)
 
+Pruning keeps the newest ``keep`` versions and, beyond them, the newest version made by a full train
+(``made_by`` "train" in its metadata): a drift can set off a retrain every hour for a day, and each of
+those incremental versions would otherwise push the last fully trained model out of the store.
+
 A save writes a whole version into a temporary directory, fsyncs it, renames it into place and only
 then swaps ``current``: a crash or a SIGKILL at any moment leaves the previous version current and
 loadable.  Every write to one series happens under its lock, so two processes never interleave.
@@ -106,6 +110,7 @@ class VersionInfo:
     created: str
     path: Path
     current: bool
+    made_by: str = "train"
 
 
 @dataclass(frozen=True)
@@ -211,8 +216,9 @@ class ModelStore:
             return None
         return int(match.group(1)) if match else None
 
-    def save(self, key: SeriesKey, write: Callable[[Path], dict[str, Any]]) -> int:
+    def save(self, key: SeriesKey, write: Callable[[Path], dict[str, Any]], *, made_by: str = "train") -> int:
         """Store a new version written by ``write(tmpdir) -> model metadata``; returns its number.
+        ``made_by`` is "train" for a full fit, "retrain" for an incremental one (see pruning).
 
         If ``write`` raises, nothing visible changes and the exception propagates."""
         with self.lock(key):
@@ -230,6 +236,7 @@ class ModelStore:
                     field=key.field,
                     tags=key.tag_dict,
                     version=version,
+                    made_by=made_by,
                     created=datetime.now(UTC).isoformat(timespec="seconds"),
                     capplan_version=__version__,
                 )
@@ -247,9 +254,24 @@ class ModelStore:
 
     def _prune(self, directory: Path, current: int) -> None:
         versions = self._versions(directory)
-        for old in versions[: max(0, len(versions) - self.keep)]:
-            if old != current:
-                shutil.rmtree(directory / f"v{old}", ignore_errors=True)
+        old = versions[: max(0, len(versions) - self.keep)]
+        if not old:
+            return
+        kept = {current, self._newest_trained(directory, versions)}
+        for number in old:
+            if number not in kept:
+                shutil.rmtree(directory / f"v{number}", ignore_errors=True)
+
+    @staticmethod
+    def _newest_trained(directory: Path, versions: list[int]) -> int | None:
+        """The newest version a full train made (versions saved before ``made_by`` existed count)."""
+        for number in reversed(versions):
+            try:
+                if _metadata(directory / f"v{number}").get("made_by", "train") == "train":
+                    return number
+            except StoreError:
+                continue
+        return None
 
     def load(self, key: SeriesKey, version: int | None = None) -> tuple[Path, dict[str, Any]]:
         """Directory and metadata of the current (or a given) version."""
@@ -272,8 +294,9 @@ class ModelStore:
         out = []
         for number in self._versions(directory):
             path = directory / f"v{number}"
-            created = _metadata(path).get("created", "")
-            out.append(VersionInfo(number, created, path, number == current))
+            metadata = _metadata(path)
+            made_by = str(metadata.get("made_by", "train"))
+            out.append(VersionInfo(number, metadata.get("created", ""), path, number == current, made_by))
         return out
 
     def save_capacity(self, key: SeriesKey, answer: dict[str, Any] | None) -> None:

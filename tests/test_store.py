@@ -43,6 +43,22 @@ def test_save_load_versions_and_prune(tmp_path):
         store.load(KEY, 1)
 
 
+def test_pruning_keeps_the_newest_fully_trained_version_through_a_run_of_retrains(tmp_path):
+    store = ModelStore(tmp_path, keep=3)
+    store.save(KEY, _writer("old train"))
+    store.save(KEY, _writer("train"))
+    for i in range(6):  # a day of hourly drift retrains
+        store.save(KEY, _writer(f"retrain {i}"), made_by="retrain")
+    assert [(v.version, v.made_by) for v in store.versions(KEY)] == [
+        (2, "train"),
+        (6, "retrain"),
+        (7, "retrain"),
+        (8, "retrain"),
+    ]
+    store.save(KEY, _writer("new train"))
+    assert [v.version for v in store.versions(KEY)] == [7, 8, 9]
+
+
 def test_rollback_of_an_unknown_series_creates_nothing(tmp_path):
     store = ModelStore(tmp_path)
     with pytest.raises(StoreError, match="no stored model"):
