@@ -83,11 +83,14 @@ class ModelSettings:
     keep_versions: int = 5
     seed: int = 0
     lstm_epochs: int = 20
+    # Retrains run at once by the exec hook's workers; more alerts queue. A worker with keras loaded
+    # takes a core and about 600 MB, and one bad bucket can make every series' alert fire together.
+    retrain_workers: int = 2
 
     def __post_init__(self) -> None:
         for name in ("interval", "history", "horizon", "retrain_window"):
             duration(getattr(self, name), f"model.{name}")
-        for name in ("keep_versions", "lstm_epochs"):
+        for name in ("keep_versions", "lstm_epochs", "retrain_workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name}: must be at least 1, got {getattr(self, name)}")
 

@@ -8,6 +8,8 @@ held until the worker exits, and a hook that finds it held logs "already retrain
 A burst can outlast a quick retrain, so the lock file also records the time of the alert (Kapacitor's
 time of the drifting bucket) that was handed off: a later hook with an alert no newer than that one
 logs "already retrained" and exits 0; a failed retrain clears the record so the next alert retries.
+Workers of different series queue for ``model.retrain_workers`` slots (flocks too), so a fleet-wide
+burst of alerts runs a few retrains at a time instead of hundreds of keras processes at once.
 
 Arguments (fixed when the task is defined, see capplan/tick.py)::
 
@@ -40,6 +42,7 @@ LEVELS = frozenset({"OK", "INFO", "WARNING", "CRITICAL"})
 EXIT_USAGE = 2
 EXIT_MALFORMED = 3
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
+SLOT_POLL_SECONDS = 1.0
 USAGE = "usage: capplan-retrain series <series key> | capplan-retrain group <measurement> <field>"
 
 
@@ -140,6 +143,23 @@ def try_lock(path: Path) -> int | None:
     return fd
 
 
+def take_slot(settings: Settings) -> int:
+    """Wait for one of the ``model.retrain_workers`` slots; returns the fd holding it (the slot is
+    freed when the worker exits). Waiting costs no more than this light process."""
+    directory = Path(settings.model.store) / ".retrain-slots"
+    directory.mkdir(parents=True, exist_ok=True)
+    waiting = False
+    while True:
+        for slot in range(settings.model.retrain_workers):
+            fd = try_lock(directory / f"{slot}.lock")
+            if fd is not None:
+                return fd
+        if not waiting:
+            log.info("all %d retrain slots busy; waiting for one", settings.model.retrain_workers)
+            waiting = True
+        time.sleep(SLOT_POLL_SECONDS)
+
+
 def claim(lock_fd: int, alert_ns: int) -> bool:
     """Record ``alert_ns`` as the alert being retrained for, unless one at least as new already was.
     Called with the flock held, so the read and the write cannot interleave with another hook's."""
@@ -214,6 +234,7 @@ def work(lock_fd: int, key_text: str) -> int:
     settings = load_settings()
     _setup_logging(settings)
     key = SeriesKey.parse(key_text)
+    take_slot(settings)
     log.info("%s: retrain started (lock fd %d)", key, lock_fd)
     from capplan import pipeline
 

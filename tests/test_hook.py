@@ -191,6 +191,23 @@ def test_critical_starts_one_detached_worker(project, stalled_influx, capsys):
         print(f"\nhook process, start to exit (CRITICAL, worker spawned): {seconds * 1e3:.0f} ms")
 
 
+def test_workers_queue_for_the_configured_retrain_slots(project, stalled_influx):
+    """With every slot taken (here the only one, by this test) a worker waits, lock held, and starts
+    its retrain only when a slot frees."""
+    settings = Settings(model=ModelSettings(store=str(project / "models"), retrain_workers=1))
+    slot = hook.take_slot(settings)
+    try:
+        env = {"CAPPLAN_INFLUXDB_URL": stalled_influx, "CAPPLAN_MODEL_RETRAIN_WORKERS": "1"}
+        assert run_hook(project, ["series", str(KEY)], alert(), **env).returncode == 0
+        wait_for_log(project, r"all 1 retrain slots busy; waiting for one")
+        time.sleep(1.5)
+        assert "retrain started" not in log_text(project)
+        assert hook.try_lock(hook.lock_path(settings, KEY)) is None  # a queued worker still holds it
+    finally:
+        os.close(slot)
+    wait_for_log(project, r"retrain started")
+
+
 def test_burst_while_retraining_starts_no_second_worker(project):
     """While a retrain holds the series' lock, 20 concurrent CRITICALs all exit 0 without a worker."""
     settings = Settings(model=ModelSettings(store=str(project / "models")))
