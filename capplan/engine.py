@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capplan import backtest, intervals
+from capplan import backtest, intervals, shifts
 from capplan.api import ForecastResult
 from capplan.classify import Classification, classify
 from capplan.errors import CapplanError, DataError, ModelError
@@ -73,7 +73,9 @@ LARGE_HORIZON = 2_016  # a week at 5 minutes
 # fewer origins do: with 16, an ensemble holding MSTL at a 267-step period took 1.35 s to update
 # (0.86 s with 6).
 RECHECK_ORIGINS = 4
-TAIL_CYCLES = 4  # cycles of the longest period kept with the model for updates (the profile's window)
+# Cycles of the longest period kept with the model for updates (the profile's window), and at least
+# the days the level-shift check needs.
+TAIL_CYCLES = 4
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class SeriesModel:
     # 0.0 when the training data never went below zero (CPU, bytes, counts): forecasts and interval
     # bounds stay at or above it instead of promising negative load. None: no floor.
     floor: float | None = None
+    # Level shifts found by updates: the history before each is moved by its size (see capplan.shifts).
+    level_shifts: tuple[shifts.Shift, ...] = ()
 
     @property
     def model_name(self) -> str:
@@ -137,13 +141,15 @@ class SeriesModel:
 
         The stored tail of the training data is put in front of ``recent`` (recent wins where they
         overlap; a long gap between them drops the tail), so a one-week window still holds enough
-        cycles for a weekly profile."""
+        cycles for a weekly profile. A level shift at the end of the data, and those found before, are
+        taken out of it first (``capplan.shifts``)."""
         # The new samples' own spacing decides between snapping and bucketing, as it did at training:
         # the stored tail is already on the model's grid and would make raw data look coarse.
         raw = pd.DatetimeIndex(recent.dropna().index)
         native = infer_step(raw) if len(raw) >= 2 else self.step
         prepared = prepare(self._with_tail(recent, keep_newer), self.name, step=self.step, native=native)
-        y = prepared.values.to_numpy()
+        observed = prepared.values.to_numpy()
+        y, known = self._relevelled(prepared.values)
         try:
             model = self._copy_model().update(y, self.ctx)
         except CapplanError as exc:
@@ -165,9 +171,30 @@ class SeriesModel:
             model_id=model_id,
             why=why,
             last_observed=prepared.last_observed,
-            tail=y[-len(self.tail) :],
-            floor=self.floor if self.floor is not None and float(np.min(y)) >= self.floor else None,
+            tail=observed[-len(self.tail) :],  # as observed: the shifts are applied again at each update
+            floor=self.floor if self.floor is not None and float(np.min(observed)) >= self.floor else None,
+            level_shifts=known,
         )
+
+    def _relevelled(self, values: pd.Series) -> tuple[np.ndarray, tuple[shifts.Shift, ...]]:
+        """The update's data with the known level shifts and a new one at its end taken out, and the
+        shifts that still move something in it."""
+        step_one = self.forecast(1).frame.iloc[0]
+        y, known, new = shifts.follow(
+            values,
+            self.level_shifts,
+            self.ctx,
+            float(step_one["yhat_lower"] - step_one["yhat"]),
+            float(step_one["yhat_upper"] - step_one["yhat"]),
+        )
+        if new is not None:
+            log.warning(
+                "series %r: level shift of %+.4g from %s; the history before it is moved to the new level",
+                self.name,
+                new.size,
+                new.at.isoformat(),
+            )
+        return y, known
 
     def _with_tail(self, recent: pd.Series, keep_newer: bool) -> pd.Series:
         index = pd.DatetimeIndex(self.last_observed - self.step * np.arange(len(self.tail))[::-1])
@@ -233,6 +260,7 @@ class SeriesModel:
             "validation": {"mase": self.validation_mase, "scores": self.scores, "why": self.why},
             "tail": self.tail.tolist(),
             "floor": self.floor,
+            "level_shifts": [s.to_dict() for s in self.level_shifts],
             "versions": _versions(),
         } | self.meta
 
@@ -266,6 +294,7 @@ class SeriesModel:
                 why=metadata["validation"]["why"],
                 tail=np.asarray(metadata["tail"], dtype=float),
                 floor=metadata.get("floor"),
+                level_shifts=tuple(shifts.Shift.from_dict(s) for s in metadata.get("level_shifts", [])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(
@@ -397,7 +426,7 @@ def fit(
         upper=upper,
         scores={c: round(float(s), 6) for c, s in scores.items()},
         why=why,
-        tail=y[-TAIL_CYCLES * max(periods or (round(ctx.steps_per_day),)) :],
+        tail=y[-max(TAIL_CYCLES * max(periods, default=1), round(shifts.HISTORY_DAYS * ctx.steps_per_day)) :],
         meta={"interpolated": prepared.interpolated, "fit_seconds": round(time.perf_counter() - started, 3)},
         floor=0.0 if float(np.min(y)) >= 0 else None,
     )

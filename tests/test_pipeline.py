@@ -127,6 +127,32 @@ def test_retrain_hours_after_training_still_compares_two_models(settings):
     assert result.mae_after != result.mae_before, result
 
 
+def test_hourly_retrains_follow_a_level_shift_within_hours(settings):
+    """The loop as Kapacitor drives it: a deploy lifts CPU by 25 and each hour is judged against the
+    published forecast, then retrained on. Before level shifts were found, every one of the 8 hours
+    after the deploy was outside (and retrained on); now the forecast covers the new level from the
+    fourth, and the fully trained version stays in the store."""
+    rng = np.random.default_rng(7)
+    trained = NOW.floor("h") - pd.Timedelta("1h")
+    _history(CPU, _cpu_values(21 * 24, rng), trained, settings.influxdb)
+    pipeline.train_series(settings, CPU, now=NOW)
+    client = influx.connect(settings.influxdb)
+    outside = []
+    for hour in range(1, 9):
+        when = trained + pd.Timedelta(hours=hour)
+        value = _cpu_values(1, rng, offset=21 * 24 + hour - 1)[0] + 25
+        row = influx.read_forecast(client, settings.influxdb, CPU).loc[when]
+        outside.append(not row["yhat_lower"] <= value <= row["yhat_upper"])
+        _history(CPU, np.array([value]), when, settings.influxdb)
+        pipeline.retrain(settings, CPU, now=when + pd.Timedelta("30min"))
+    assert outside[:3] == [True] * 3 and not any(outside[3:]), str(outside)
+    _, metadata = ModelStore.for_series(settings, CPU).load(CPU)
+    [shift] = metadata["level_shifts"]
+    assert pd.Timestamp(shift["at"]) == trained + pd.Timedelta("1h")
+    assert shift["size"] == pytest.approx(25, abs=3)
+    assert ModelStore.for_series(settings, CPU).versions(CPU)[0].made_by == "train"
+
+
 def test_retrain_without_new_data_keeps_the_version_and_says_why(settings):
     """Five retrains with nothing new used to save five versions, pruning the trained one."""
     first = _retrain_after_jump(settings, seed=1, hours_since_training=24)

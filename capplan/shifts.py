@@ -1,0 +1,165 @@
+"""Level shifts found while updating a model, remembered with it, and taken out of its history.
+
+A deploy or a migration moves a series to a new level for good. The drift alert fires on the first
+bucket outside the interval, and the retrain it starts must follow the new level. Without this, the
+profiles' medians, seasonal naive's last cycle and MSTL's trend followed it over a day or more. A
+simulated hourly series whose level rose by three interval widths was outside its interval for 34–37
+of the 48 hours after the shift, with an hourly retrain every one of those hours.
+
+So an update looks for a shift at the end of the data. It forecasts the last two days from just
+before them with a cheap reference model, and looks for a step in what that forecast leaves. A shift
+counts when it lasts a few hours and is bigger than the model's one-step interval, the band Kapacitor
+judges by. The history before the shift is then moved by the shift's size, so every model (the LSTMs
+included) restarts at the new level with the season it already knew. The shift is stored with the model,
+because a later update reads the pre-shift data again from InfluxDB and must move it the same way.
+A short excursion that returns is a shift up and a shift back, and leaves no trace in the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from capplan.errors import CapplanError
+from capplan.models.base import FitContext, Forecaster
+from capplan.models.linear import LinearSegment
+from capplan.models.profile import SeasonalProfile
+
+SETTLE_DAY_FRACTION = 1 / 8  # a shift must have lasted 3 hours (and 3 points) to count
+# Data an update needs to tell a shift from a weekly habit: the two days it looks at and a week before.
+HISTORY_DAYS = 10
+
+
+@dataclass(frozen=True)
+class Shift:
+    at: pd.Timestamp  # first point at the new level
+    size: float  # new level minus old
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "size": self.size}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Shift:
+        return cls(at=pd.Timestamp(data["at"]), size=float(data["size"]))
+
+
+def relevel(values: pd.Series, shifts: Sequence[Shift]) -> pd.Series:
+    """``values`` with every point before each shift moved by that shift's size."""
+    index = pd.DatetimeIndex(values.index)
+    moved = np.array(values, dtype=float)
+    for shift in shifts:
+        moved[index < shift.at] += shift.size
+    return pd.Series(moved, index=values.index, name=values.name)
+
+
+def settle_points(ctx: FitContext) -> int:
+    return max(3, round(ctx.steps_per_day * SETTLE_DAY_FRACTION))
+
+
+def follow(
+    values: pd.Series, known: Sequence[Shift], ctx: FitContext, lower: float, upper: float
+) -> tuple[np.ndarray, tuple[Shift, ...], Shift | None]:
+    """``values`` with the ``known`` shifts and a new one at the end taken out; the shifts that still
+    move something in them (the newest one re-estimated while less than a cycle of the shortest period
+    has followed it: a shift is first measured on three hours); and the new one, if any.
+
+    ``lower`` and ``upper`` are the model's one-step interval offsets: a step inside them is noise."""
+    index = pd.DatetimeIndex(values.index)
+    known = [s for s in known if s.at > index[0]]
+    y = relevel(values, known).to_numpy(copy=True)
+    if known and int((index >= known[-1].at).sum()) < _short(ctx):
+        start = int(np.searchsorted(index, known[-1].at))
+        step = _step_at(y, ctx, start)
+        if step is not None:
+            known[-1] = Shift(known[-1].at, known[-1].size + step)
+            y[:start] += step
+    found = detect(y, ctx, lower, upper)
+    if found is None:
+        return y, tuple(known), None
+    start, size = found
+    y[:start] += size
+    shift = Shift(at=index[start], size=size)
+    return y, (*known, shift), shift
+
+
+def detect(y: np.ndarray, ctx: FitContext, lower: float, upper: float) -> tuple[int, float] | None:
+    """(index of the first point at the new level, size) of a shift at the end of ``y``, or None.
+
+    A shift is a run of at least ``settle_points`` points at the end, all beyond the one-step interval
+    offsets ``lower``..``upper`` on the same side of the level before them: the buckets Kapacitor
+    alerted on, one after another. Noise outside a 95% interval three times in a row on one side is a
+    one-in-30,000 event; a lone spike is one point."""
+    found = _residual(y, ctx)
+    if found is None:
+        return None
+    origin, left = found
+    settle = settle_points(ctx)
+    start = len(left) - settle
+    for _ in range(2):  # the level before the run, then again once the run's start is known
+        run = _trailing_run(left - np.median(left[:start]), lower, upper)
+        if run < settle or run > len(left) - settle:
+            return None
+        start = len(left) - run
+    size = float(np.median(left[start:]) - np.median(left[:start]))
+    if _recurs_weekly(y, origin, origin + start, size, ctx):
+        return None
+    return origin + start, size
+
+
+def _recurs_weekly(y: np.ndarray, origin: int, start: int, size: float, ctx: FitContext) -> bool:
+    """The same step happened at the same time a week before: Monday morning's rise on a series whose
+    weekly cycle is too weak to be detected as a period, but stronger than the one-step interval.
+    Compared on the change since a week before, a shift stays a step and a weekly habit flattens out."""
+    week = round(7 * ctx.steps_per_day)
+    if origin < week:
+        return False  # too little data to tell: taken as a shift
+    since = y[origin:] - y[origin - week : len(y) - week]
+    split = start - origin
+    step = float(np.median(since[split:]) - np.median(since[:split]))
+    return abs(step) < abs(size) / 2 or np.sign(step) != np.sign(size)
+
+
+def _trailing_run(deviation: np.ndarray, lower: float, upper: float) -> int:
+    """How many points at the end lie beyond ``lower``..``upper``, all on the same side."""
+    side = np.where(deviation > upper, 1, np.where(deviation < lower, -1, 0))
+    if side[-1] == 0:
+        return 0
+    other = np.flatnonzero(side != side[-1])
+    return len(side) - (int(other[-1]) + 1 if len(other) else 0)
+
+
+def _step_at(y: np.ndarray, ctx: FitContext, start: int) -> float | None:
+    """The step in ``y`` at ``start`` that the reference leaves (None when the window misses it)."""
+    found = _residual(y, ctx)
+    if found is None:
+        return None
+    origin, left = found
+    split = start - origin
+    if split < settle_points(ctx) or split >= len(left):
+        return None
+    return float(np.median(left[split:]) - np.median(left[:split]))
+
+
+def _short(ctx: FitContext) -> int:
+    return min(ctx.periods) if ctx.periods else max(1, round(ctx.steps_per_day))
+
+
+def _residual(y: np.ndarray, ctx: FitContext) -> tuple[int, np.ndarray] | None:
+    """(origin, what the last two cycles of the shortest period leave of a forecast made before them).
+
+    The reference only says what the window would have looked like without a shift: a day's median
+    level with the longest period's median profile, or the last straight segment without a season."""
+    window = max(2 * _short(ctx), 4 * settle_points(ctx))
+    origin = len(y) - window
+    reference: Forecaster = SeasonalProfile() if ctx.periods else LinearSegment()
+    if origin < reference.min_points(ctx):
+        return None
+    try:
+        expected = reference.fit(y[:origin], ctx).predict(window)
+    except CapplanError:
+        return None
+    return origin, y[origin:] - expected
