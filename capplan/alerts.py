@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from capplan.config import SeriesSpec, Settings
-from capplan.errors import KapacitorError
+from capplan.config import PARTIAL_BUCKET_AGGREGATES, SeriesSpec, Settings
+from capplan.errors import ConfigError, KapacitorError
 from capplan.kapacitor import KapacitorClient
 from capplan.serieskey import SeriesKey
 from capplan.tick import AlertWindow, RenderedTask, render_grouped, render_series
@@ -47,6 +47,14 @@ def render(
     keys = [k for k in keys if (k.measurement, k.field) == (spec.measurement, spec.field)]
     tag_keys = sorted({tag for key in keys for tag, _ in key.tags})
     window = AlertWindow.of(settings.model.interval, every or settings.kapacitor.every, period)
+    if window.judges_filling_buckets and spec.aggregate not in PARTIAL_BUCKET_AGGREGATES:
+        # Each run judges the bucket still filling: a part-bucket sum reads low, so every series would
+        # alert (and retrain) at once, every run.
+        raise ConfigError(
+            f"{spec.measurement} {spec.field}: alerts every {window.every} judge a {window.interval} bucket "
+            f"before it is complete, and a part-bucket {spec.aggregate} reads low; set kapacitor.every to "
+            f"{window.interval} or longer, or use a mean-like aggregate"
+        )
     common = {
         "aggregate": spec.aggregate,
         "tag_keys": tag_keys,

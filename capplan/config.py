@@ -26,6 +26,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 AGGREGATES = frozenset(
     {"mean", "median", "max", "min", "last", "first", "sum", "count", "mode", "spread", "stddev", "integral"}
 )
+# Aggregates whose value over the first part of a bucket estimates the whole bucket's; a sum, a count or
+# a maximum over part of a bucket reads low.
+PARTIAL_BUCKET_AGGREGATES = frozenset({"mean", "median", "mode", "first", "last"})
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

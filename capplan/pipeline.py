@@ -19,7 +19,7 @@ import pandas as pd
 
 from capplan import influx
 from capplan.capacity import CapacityAnswer, threshold_for, time_to_threshold
-from capplan.config import Settings, duration
+from capplan.config import PARTIAL_BUCKET_AGGREGATES, Settings, duration
 from capplan.errors import CapplanError, ConfigError, DataError
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
@@ -65,10 +65,6 @@ class FleetReport:
 
 def _step(settings: Settings) -> pd.Timedelta:
     return pd.Timedelta(duration(settings.model.interval))
-
-
-# Aggregates whose value over the first part of a bucket estimates the whole bucket's.
-PARTIAL_BUCKET_AGGREGATES = frozenset({"mean", "median", "mode", "first", "last"})
 
 
 def _window_end(step: pd.Timedelta, now: pd.Timestamp | None) -> pd.Timestamp:

@@ -25,6 +25,7 @@ from capplan.serieskey import FIELD_TAG, SeriesKey, refuse_reserved
 # Kapacitor's rule for task ids is ^[-\._\p{L}0-9]+$; str.isalpha() is exactly \p{L}.
 _ID_MAX = 60
 _DURATION = re.compile(r"^(\d+)(u|µ|ms|s|m|h|d|w)$")
+_UNIT_SECONDS = {"u": 1e-6, "µ": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SOURCE_DIR = Path(__file__).resolve().parent.parent / "tickscripts"
 _PACKAGE_DIR = Path(__file__).resolve().parent / "tickscripts"
 
@@ -69,6 +70,12 @@ def duration(text: str, setting: str = "kapacitor.every") -> str:
     return text
 
 
+def _seconds(text: str) -> float:
+    match = _DURATION.match(duration(text))
+    assert match  # duration() refused anything else
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
 def _slug(text: str) -> str:
     kept = "".join(c if c.isalpha() or c in "0123456789._-" else "_" for c in text)
     return re.sub(r"_+", "_", kept).strip("_.-")[:_ID_MAX] or "series"
@@ -93,6 +100,11 @@ class AlertWindow:
     interval: str
     every: str
     period: str
+
+    @property
+    def judges_filling_buckets(self) -> bool:
+        """Runs more often than the model interval compare the bucket still filling."""
+        return _seconds(self.every) < _seconds(self.interval)
 
     @classmethod
     def of(cls, interval: str, every: str | None = None, period: str | None = None) -> AlertWindow:

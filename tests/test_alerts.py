@@ -17,7 +17,7 @@ from capplan import alerts, influx
 from capplan.cli.alerts import alerts_group
 from capplan.cli.common import App
 from capplan.config import KapacitorSettings, ModelSettings, SeriesSpec, Settings
-from capplan.errors import KapacitorError
+from capplan.errors import ConfigError, KapacitorError
 from capplan.kapacitor import KapacitorClient
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
@@ -188,6 +188,17 @@ def test_thresholds_fire_inside_the_interval(
     cleanup.append(task.id)
     alerts.define(client, [task])
     assert recorded(out)[0]["argv"] == ["series", str(key)]
+
+
+def test_alerts_more_often_than_the_interval_are_refused_for_sums():
+    """A run every 5 minutes judges the hour still filling: a part-hour sum reads low, so every series
+    would alert and retrain at once, every run. A part-hour mean estimates the hour."""
+    settings = Settings(kapacitor=KapacitorSettings(exec_wrapper="/opt/capplan-retrain", every="5m"))
+    net = SeriesKey.of("net", "bytes_recv", {"host": "a"})
+    with pytest.raises(ConfigError, match=r"set kapacitor\.every to 1h or longer"):
+        alerts.render(settings, SeriesSpec("net", "bytes_recv", aggregate="sum"), [net])
+    assert alerts.render(settings, SeriesSpec("net", "bytes_recv", aggregate="sum"), [net], every="1h")
+    assert alerts.render(settings, SeriesSpec("net", "bytes_recv"), [net])
 
 
 def test_define_twice_updates_and_reloads(
