@@ -249,14 +249,13 @@ def work(lock_fd: int, key_text: str) -> int:
         os.ftruncate(lock_fd, 0)
         return 1
     log.info(
-        "%s: retrain done in %.1f s: v%d -> v%d%s, hold-out MAE %.4g -> %.4g, %d forecast points",
+        "%s: retrain done in %.1f s: v%d -> v%d%s, %s, %d forecast points",
         key,
         result.seconds,
         result.version_before,
         result.version_after,
         f" (kept previous: {result.why_kept})" if result.kept_previous else "",
-        result.mae_before,
-        result.mae_after,
+        result.validation,
         result.forecast_points,
     )
     return 0

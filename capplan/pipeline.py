@@ -54,6 +54,13 @@ class RetrainResult:
     mae_after: float
     why_kept: str = ""  # why the previous version stayed, when it did
 
+    @property
+    def validation(self) -> str:
+        """The hold-out comparison in words; a single new bucket is learned from, not held out."""
+        if np.isnan(self.mae_before) or np.isnan(self.mae_after):
+            return "no hold-out (too few new buckets to hold one out)"
+        return f"hold-out MAE {self.mae_before:.4g} -> {self.mae_after:.4g}"
+
 
 @dataclass
 class FleetReport:
@@ -118,12 +125,19 @@ def train_series(
     settings: Settings, key: SeriesKey, *, client=None, now: pd.Timestamp | None = None
 ) -> TrainResult:
     """Full fit on ``model.history`` of data, saved as a new model version, forecast written."""
-    from capplan import engine
-
     key.forecast_tags()  # a series whose tags clash with capplan's is refused before a model is saved
 
+    store = ModelStore.for_series(settings, key)
+    with store.lock(key):  # before the fit: a store it cannot write to is refused at once, not after it
+        return _train_locked(settings, key, store, client or influx.connect(settings.influxdb), now)
+
+
+def _train_locked(
+    settings: Settings, key: SeriesKey, store: ModelStore, client, now: pd.Timestamp | None
+) -> TrainResult:
+    from capplan import engine
+
     started = time.monotonic()
-    client = client or influx.connect(settings.influxdb)
     history = read_history(settings, client, key, pd.Timedelta(duration(settings.model.history)), now=now)
     model = engine.fit(
         history,
@@ -135,7 +149,7 @@ def train_series(
     )
     result = model.forecast()
     capacity = capacity_of(settings, key, model.last_observed, result.frame)
-    version = ModelStore.for_series(settings, key).save(key, _metadata_with_capacity(model.save, capacity))
+    version = store.save(key, _metadata_with_capacity(model.save, capacity))
     points = _publish(settings, client, key, result.frame, model.model_name, capacity)
     log.info(
         "trained %s: %s v%d, validation MASE %.3f", key, model.model_name, version, model.validation_mase
@@ -287,16 +301,7 @@ def _retrain_locked(
         capacity = capacity_of(settings, key, new.last_observed, result.frame)
         version_after = store.save(key, _metadata_with_capacity(new.save, capacity), made_by="retrain")
         points = _publish(settings, client, key, result.frame, new.model_name, capacity)
-    log.info(
-        "retrained %s: v%d -> v%d (hold-out MAE %.4g -> %.4g%s)",
-        key,
-        version_before,
-        version_after,
-        mae_before,
-        mae_after,
-        ", kept previous" if kept_previous else "",
-    )
-    return RetrainResult(
+    result = RetrainResult(
         key=key,
         version_before=version_before,
         version_after=version_after,
@@ -307,6 +312,15 @@ def _retrain_locked(
         mae_after=mae_after,
         why_kept="the update validated worse on the hold-out" if kept_previous else "",
     )
+    log.info(
+        "retrained %s: v%d -> v%d (%s%s)",
+        key,
+        version_before,
+        version_after,
+        result.validation,
+        ", kept previous" if kept_previous else "",
+    )
+    return result
 
 
 def discover(

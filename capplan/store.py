@@ -175,8 +175,14 @@ class ModelStore:
             finally:
                 _held.counts[directory] -= 1
             return
-        directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(
+                f"{key}: cannot write to the model store {self.root} ({exc.strerror}); fix its "
+                "permissions or point model.store elsewhere"
+            ) from None
         try:
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:

@@ -127,3 +127,8 @@ def test_status_counts_days_to_the_threshold_from_now_and_says_when_it_is_not_re
     assert _capacity_columns(beyond)["days_to_threshold"] is None
     assert "90 not reached by" in _capacity_columns(beyond)["threshold"]
     assert _capacity_columns(None) == {"days_to_threshold": None, "threshold": None}
+    as_json = _capacity_columns(reached, as_json=True)
+    assert as_json["threshold"] == 90.0 and as_json["days_to_threshold"] == 3.0
+    assert pd.Timestamp(as_json["reached"]) == pd.Timestamp(two_days_ago) + pd.Timedelta("5D")
+    assert as_json["reached"].endswith("+00:00")
+    assert _capacity_columns(beyond, as_json=True)["reached"] is None

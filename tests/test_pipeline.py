@@ -255,6 +255,19 @@ def test_influxdb_down_keeps_model_and_forecast(tmp_path):
         server.stop()
 
 
+def test_a_store_it_cannot_write_to_is_refused_before_reading_or_fitting(tmp_path):
+    """A read-only store failed only at the save, after minutes of fitting (real-server review)."""
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    settings = Settings(
+        influxdb=dataclasses.replace(Settings().influxdb, url="http://127.0.0.1:9", timeout=1),
+        model=ModelSettings(store=str(blocker / "models")),
+        series=(SeriesSpec("disk", "used_percent"),),
+    )
+    with pytest.raises(StoreError, match=r"cannot write to the model store .* fix its permissions"):
+        pipeline.train_series(settings, DISK, now=NOW)
+
+
 def client_rows(settings, measurement: str) -> list[dict]:
     query = f'SELECT * FROM "{measurement}"'
     return list(influx.connect(settings.influxdb).query(query).get_points())
@@ -309,7 +322,7 @@ value = 62
     stored = [r for r in client_rows(settings, "capacity_disk")][-1]
     assert published["seconds_to_threshold"] == stored["seconds_to_threshold"]
     after = json.loads(runner.invoke(cli, ["--config", str(config), "status", "--json"]).output)
-    assert after[0]["threshold"].startswith("62 ")
+    assert after[0]["threshold"] == 62.0
 
     png = tmp_path / "disk.png"
     drawn = runner.invoke(cli, ["--config", str(config), "plot", str(DISK), "-o", str(png)])

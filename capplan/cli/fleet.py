@@ -72,32 +72,42 @@ def retrain(app: App, series) -> None:
         if result.kept_previous
         else f"saved version {result.version_after}"
     )
-    mae = f"hold-out MAE {result.mae_before:.4g} -> {result.mae_after:.4g}"
-    click.echo(f"{series}: {mae}; {verdict} ({result.seconds:.1f} s)")
+    click.echo(f"{series}: {result.validation}; {verdict} ({result.seconds:.1f} s)")
 
 
-def _capacity_columns(capacity: dict | None) -> dict:
+def _capacity_columns(capacity: dict | None, *, as_json: bool = False) -> dict:
     """Days to the threshold counted from now (the answer counts from the forecast's last observation),
-    and what a blank means: no threshold configured, or not reached within the forecast."""
+    and what a blank means: no threshold configured, or not reached within the forecast. The table
+    says it in words; JSON gives the threshold as a number and the times as ISO-8601 UTC."""
     if not capacity:
-        return {"days_to_threshold": None, "threshold": None}
+        empty = {"days_to_threshold": None, "threshold": None}
+        return empty | ({"reached": None, "forecast_end": None} if as_json else {})
     seconds, value = capacity["seconds_to_threshold"], capacity["threshold"]
-    origin = pd.Timestamp(capacity["origin"])
-    if seconds < 0:
-        horizon_end = origin + pd.Timedelta(seconds=capacity["horizon_seconds"])
+    origin = pd.Timestamp(capacity["origin"]).tz_convert("UTC")
+    horizon_end = origin + pd.Timedelta(seconds=capacity["horizon_seconds"])
+    reached = origin + pd.Timedelta(seconds=seconds) if seconds >= 0 else None
+    days = None
+    if reached is not None:
+        days = round(max(0.0, (reached - pd.Timestamp.now(tz="UTC")) / pd.Timedelta("1D")), 1)
+    if as_json:
+        return {
+            "days_to_threshold": days,
+            "threshold": value,
+            "reached": reached.isoformat() if reached is not None else None,
+            "forecast_end": horizon_end.isoformat(),
+        }
+    if reached is None:
         return {
             "days_to_threshold": None,
-            "threshold": f"{value:g} not reached by {horizon_end:%Y-%m-%d %H:%M}",
+            "threshold": f"{value:g} not reached by {horizon_end:%Y-%m-%d %H:%M} UTC",
         }
-    reached = origin + pd.Timedelta(seconds=seconds)
-    days = max(0.0, (reached - pd.Timestamp.now(tz="UTC")) / pd.Timedelta("1D"))
-    return {"days_to_threshold": round(days, 1), "threshold": f"{value:g} on {reached:%Y-%m-%d %H:%M}"}
+    return {"days_to_threshold": days, "threshold": f"{value:g} on {reached:%Y-%m-%d %H:%M} UTC"}
 
 
-def _status_row(store: ModelStore, stored: StoredSeries) -> dict:
+def _status_row(store: ModelStore, stored: StoredSeries, as_json: bool) -> dict:
     """A damaged version is a row too (the details and the way out: `capplan models list`, the log)."""
     unreadable = {"series": str(stored.key), "model": "UNREADABLE", "version": stored.version}
-    unreadable |= dict.fromkeys(("trained", "validation_mase", "days_to_threshold", "threshold"))
+    unreadable |= dict.fromkeys(("trained", "validation_mase", *_capacity_columns(None, as_json=as_json)))
     if stored.problem:
         return unreadable
     meta = stored.metadata
@@ -108,7 +118,9 @@ def _status_row(store: ModelStore, stored: StoredSeries) -> dict:
             "version": stored.version,
             "trained": meta["created"],
             "validation_mase": round(meta["validation"]["mase"], 3),
-            **_capacity_columns(store.published_capacity(stored.key) or meta.get("capacity")),
+            **_capacity_columns(
+                store.published_capacity(stored.key) or meta.get("capacity"), as_json=as_json
+            ),
         }
     except (KeyError, TypeError, ValueError):  # readable JSON, but not what capplan writes
         return unreadable
@@ -121,7 +133,7 @@ def status(app: App, as_json: bool) -> None:
     """Per stored series: model, version, last trained, validation error, days from now to the
     configured threshold and when it is reached (as in the forecast last written to InfluxDB)."""
     store = ModelStore.for_series(app.settings)
-    rows = [_status_row(store, stored) for stored in store.list()]
+    rows = [_status_row(store, stored, as_json) for stored in store.list()]
     if as_json:
         click.echo(jsonio.dumps(rows, indent=2))
     elif rows:
