@@ -80,6 +80,31 @@ def test_malformed_series_argument_names_the_format(tmp_path):
     assert "is not 'measurement[,tag=value...] field'" in result.output
 
 
+def test_a_series_named_by_some_of_its_tags_means_the_one_stored_series_that_has_them(tmp_path):
+    """The README's 'disk,host=db1,path=/ used_percent' form: Telegraf's stored key also carries
+    device, fstype and mode, and the exact key told the user to run `capplan train` again."""
+    import json
+
+    from capplan.serieskey import SeriesKey
+    from capplan.store import ModelStore
+
+    tags = {"host": "db1", "path": "/", "device": "sda1", "fstype": "ext4", "mode": "rw"}
+    root = SeriesKey.of("disk", "used_percent", tags)
+    data = SeriesKey.of("disk", "used_percent", tags | {"path": "/data", "device": "sdb1"})
+    store = ModelStore(tmp_path)
+    for key in (root, data):
+        store.save(key, lambda d: {"model": {"id": "linear"}})
+    runner = CliRunner()
+    shown = runner.invoke(
+        cli, ["--store", str(tmp_path), "models", "show", "disk,host=db1,path=/ used_percent"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["series"] == str(root)
+    both = runner.invoke(cli, ["--store", str(tmp_path), "models", "show", "disk,host=db1 used_percent"])
+    assert both.exit_code == 2 and "matches 2 stored series, name more tags" in both.output
+    assert str(root) in both.output and str(data) in both.output
+
+
 @pytest.mark.parametrize("damage", ["{trunc", "[]", "null", '{"series": "cpu,host=b usage_user"}'])
 def test_one_damaged_model_does_not_hide_the_others_from_status_and_models_list(tmp_path, damage):
     import json

@@ -21,15 +21,42 @@ pass_app = click.make_pass_decorator(App)
 
 
 class SeriesKeyType(click.ParamType):
+    """A series key; one that names fewer tags than a stored series (Telegraf's disk series also carry
+    device, fstype and mode) means that series, if it is the only one."""
+
     name = "SERIES"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> SeriesKey:
         if isinstance(value, SeriesKey):
             return value
         try:
-            return SeriesKey.parse(value)
+            key = SeriesKey.parse(value)
         except ValueError as exc:
             self.fail(f"{exc}; e.g. 'disk,host=db1,path=/ used_percent' (see `capplan status`)", param, ctx)
+        app = ctx.find_object(App) if ctx else None
+        if app is None:
+            return key
+        matches = stored_matches(app.settings, key)
+        if len(matches) > 1:
+            shown = "; ".join(f"'{m}'" for m in matches[:5]) + (" ..." if len(matches) > 5 else "")
+            self.fail(f"{key} matches {len(matches)} stored series, name more tags: {shown}", param, ctx)
+        return matches[0] if matches else key
+
+
+def stored_matches(settings: Settings, key: SeriesKey) -> list[SeriesKey]:
+    """``key`` itself if it is stored, else the stored series of its measurement and field whose tags
+    include all of ``key``'s."""
+    from capplan.store import ModelStore
+
+    if ModelStore.for_series(settings, key).versions(key):
+        return [key]
+    wanted = key.tag_dict.items()
+    return [
+        stored.key
+        for stored in ModelStore.for_series(settings).list()
+        if (stored.key.measurement, stored.key.field) == (key.measurement, key.field)
+        and wanted <= stored.key.tag_dict.items()
+    ]
 
 
 series_argument = click.argument("series", type=SeriesKeyType())
