@@ -34,14 +34,23 @@ class CapacityAnswer:
             return NOT_WITHIN_HORIZON
         return max(0, int((when - self.origin).total_seconds()))
 
+    @staticmethod
+    def epoch_ms(when: pd.Timestamp | None) -> int:
+        return NOT_WITHIN_HORIZON if when is None else int(when.value // 1_000_000)
+
     def fields(self) -> dict[str, float | int]:
-        """Field set of the ``capacity_<measurement>`` point."""
+        """Field set of the ``capacity_<measurement>`` point. The crossing times are also stored as
+        epoch milliseconds: seconds counted from the last observation age as the point does, and a
+        dashboard cannot subtract now() in InfluxQL; a date it can show as it is."""
         return {
             "threshold": float(self.threshold),
             "seconds_to_threshold": self.seconds(self.likely),
             "seconds_to_threshold_earliest": self.seconds(self.earliest),
             "seconds_to_threshold_latest": self.seconds(self.latest),
             "horizon_seconds": int((self.horizon_end - self.origin).total_seconds()),
+            "reached_ms": self.epoch_ms(self.likely),
+            "reached_earliest_ms": self.epoch_ms(self.earliest),
+            "reached_latest_ms": self.epoch_ms(self.latest),
         }
 
     def describe(self) -> str:

@@ -21,6 +21,8 @@ def test_rising_disk_crosses_upper_then_point_then_lower():
     assert answer.seconds(answer.latest) == 120 * 3600
     fields = answer.fields()
     assert fields["seconds_to_threshold"] == 360000 and fields["horizon_seconds"] == 240 * 3600
+    reached = pd.Timestamp(fields["reached_ms"], unit="ms", tz="UTC")
+    assert reached == answer.origin + pd.Timedelta(seconds=360000)
     assert "likely 4.2 d" in answer.describe()
 
 
@@ -29,6 +31,7 @@ def test_not_reached_within_horizon_is_marked():
     answer = time_to_threshold(_linear_forecast(10.0, 0.01, 1.0), 90.0, origin)
     assert answer.likely is None
     assert answer.fields()["seconds_to_threshold_latest"] == NOT_WITHIN_HORIZON
+    assert answer.fields()["reached_latest_ms"] == NOT_WITHIN_HORIZON
     assert "beyond horizon" in answer.describe()
 
 
