@@ -1,33 +1,41 @@
-"""Level shifts found while updating a model, remembered with it, and taken out of its history.
+"""Level shifts at the end of a series: found at training and at each update, remembered with the
+model, and taken out of its history.
 
 A deploy or a migration moves a series to a new level for good. The drift alert fires on the first
 bucket outside the interval, and the retrain it starts must follow the new level. Without this, the
 profiles' medians, seasonal naive's last cycle and MSTL's trend followed it over a day or more. A
 simulated hourly series whose level rose by three interval widths was outside its interval for 34–37
-of the 48 hours after the shift, with an hourly retrain every one of those hours.
+of the 48 hours after the shift, with an hourly retrain every one of those hours. At training, a
+shift in the last day or two is too recent to have steered the backtest, and the winner forecast a
+level between the old and the new one.
 
-So an update looks for a shift at the end of the data. It forecasts the last two days from just
-before them with a cheap reference model, and looks for a step in what that forecast leaves. A shift
-counts when it lasts a few hours and is bigger than the model's one-step interval, the band Kapacitor
-judges by. The history before the shift is then moved by the shift's size, so every model (the LSTMs
-included) restarts at the new level with the season it already knew. The shift is stored with the model,
-because a later update reads the pre-shift data again from InfluxDB and must move it the same way.
-A short excursion that returns is a shift up and a shift back, and leaves no trace in the history.
+So the last two days are forecast from just before them with a cheap reference model, and what that
+forecast leaves is searched for a step. A shift counts when at least three hours of points at the end
+lie beyond the model's one-step interval on one side (the band Kapacitor judges by), and the change
+since a week before shows the same step (else it is a weekly habit). The history before the shift is
+then moved by the shift's size, so every model (the LSTMs included) restarts at the new level with the
+season it already knew. The shift is stored with the model, because a later update reads the
+pre-shift data again from InfluxDB and must move it the same way. A short excursion that returns is a
+shift up and a shift back, and leaves no trace in the history.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import median_filter
 
 from capplan.errors import CapplanError
 from capplan.models.base import FitContext, Forecaster
 from capplan.models.linear import LinearSegment
 from capplan.models.profile import SeasonalProfile
+
+log = logging.getLogger(__name__)
 
 SETTLE_DAY_FRACTION = 1 / 8  # a shift must have lasted 3 hours (and 3 points) to count
 # Data an update needs to tell a shift from a weekly habit: the two days it looks at and a week before.
@@ -61,11 +69,11 @@ def settle_points(ctx: FitContext) -> int:
 
 
 def follow(
-    values: pd.Series, known: Sequence[Shift], ctx: FitContext, lower: float, upper: float
-) -> tuple[np.ndarray, tuple[Shift, ...], Shift | None]:
-    """``values`` with the ``known`` shifts and a new one at the end taken out; the shifts that still
-    move something in them (the newest one re-estimated while less than a cycle of the shortest period
-    has followed it: a shift is first measured on three hours); and the new one, if any.
+    values: pd.Series, known: Sequence[Shift], ctx: FitContext, lower: float, upper: float, name: str
+) -> tuple[np.ndarray, tuple[Shift, ...]]:
+    """``values`` of series ``name`` with the ``known`` shifts and a new one at the end taken out, and
+    the shifts that still move something in them (the newest one re-estimated while less than a cycle
+    of the shortest period has followed it: a shift is first measured on three hours).
 
     ``lower`` and ``upper`` are the model's one-step interval offsets: a step inside them is noise."""
     index = pd.DatetimeIndex(values.index)
@@ -79,11 +87,17 @@ def follow(
             y[:start] += step
     found = detect(y, ctx, lower, upper)
     if found is None:
-        return y, tuple(known), None
+        return y, tuple(known)
     start, size = found
     y[:start] += size
     shift = Shift(at=index[start], size=size)
-    return y, (*known, shift), shift
+    log.warning(
+        "series %r: level shift of %+.4g from %s; the history before it is moved to the new level",
+        name,
+        size,
+        shift.at.isoformat(),
+    )
+    return y, (*known, shift)
 
 
 def detect(y: np.ndarray, ctx: FitContext, lower: float, upper: float) -> tuple[int, float] | None:
@@ -98,29 +112,35 @@ def detect(y: np.ndarray, ctx: FitContext, lower: float, upper: float) -> tuple[
         return None
     origin, left = found
     settle = settle_points(ctx)
-    start = len(left) - settle
-    for _ in range(2):  # the level before the run, then again once the run's start is known
-        run = _trailing_run(left - np.median(left[:start]), lower, upper)
+    # First against the window's first quarter, clean of any shift younger than a day and a half, then
+    # against everything before the run. A point of noise back inside the interval does not end a run.
+    start = max(2 * settle, len(left) // 4)
+    for _ in range(2):
+        deviation = median_filter(left - np.median(left[:start]), size=3, mode="nearest")
+        run = _trailing_run(deviation, lower, upper)
         if run < settle or run > len(left) - settle:
             return None
         start = len(left) - run
     size = float(np.median(left[start:]) - np.median(left[:start]))
-    if _recurs_weekly(y, origin, origin + start, size, ctx):
+    if _recurs_weekly(y, origin, origin + start, size, lower, upper, ctx):
         return None
     return origin + start, size
 
 
-def _recurs_weekly(y: np.ndarray, origin: int, start: int, size: float, ctx: FitContext) -> bool:
-    """The same step happened at the same time a week before: Monday morning's rise on a series whose
+def _recurs_weekly(
+    y: np.ndarray, origin: int, start: int, size: float, lower: float, upper: float, ctx: FitContext
+) -> bool:
+    """The step is not one against the same hours a week before: Monday morning's rise on a series whose
     weekly cycle is too weak to be detected as a period, but stronger than the one-step interval.
-    Compared on the change since a week before, a shift stays a step and a weekly habit flattens out."""
+    Measured on the change since a week before, a shift is still a step beyond the interval, and a
+    weekly habit flattens out."""
     week = round(7 * ctx.steps_per_day)
     if origin < week:
         return False  # too little data to tell: taken as a shift
     since = y[origin:] - y[origin - week : len(y) - week]
     split = start - origin
     step = float(np.median(since[split:]) - np.median(since[:split]))
-    return abs(step) < abs(size) / 2 or np.sign(step) != np.sign(size)
+    return not (step > upper if size > 0 else step < lower)
 
 
 def _trailing_run(deviation: np.ndarray, lower: float, upper: float) -> int:

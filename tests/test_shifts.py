@@ -52,6 +52,19 @@ def test_a_lasting_level_shift_is_followed_within_hours(seed):
     assert shift.size == pytest.approx(12, abs=1.5)
 
 
+@pytest.mark.parametrize("hours_before_end", [6, 30])
+def test_a_shift_in_the_last_day_or_two_of_training_is_where_the_forecast_starts(hours_before_end):
+    """Too recent to have steered the backtest: the profiles' medians and seasonal naive's last cycle
+    forecast a level between the two (a bias of -11 to +5 for a shift of 15)."""
+    y = hourly(TRAIN + 24, 6)
+    y.iloc[TRAIN - hours_before_end :] += 15
+    model = engine.fit(y.iloc[:TRAIN], pd.Timedelta("7D"), name="web01 cpu", candidates=CANDIDATES)
+    [shift] = model.level_shifts
+    assert shift.at == y.index[TRAIN - hours_before_end]
+    first_day = model.forecast(24).frame["yhat"]
+    assert abs(float((first_day - y.iloc[TRAIN:]).mean())) < 1.5
+
+
 def test_an_excursion_that_returns_leaves_the_history_as_it_was():
     y = hourly(TRAIN + SHIFT + 36, 2)
     y.iloc[TRAIN + SHIFT : TRAIN + SHIFT + 8] += 15  # an 8-hour incident
