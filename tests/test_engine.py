@@ -87,6 +87,22 @@ def test_trend_series_uses_the_linear_model_with_a_widening_interval():
     assert np.diff(frame.yhat.to_numpy()).mean() == pytest.approx(0.2, rel=0.1)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_lines_interval_comes_from_the_backtests_on_its_own_segment(seed):
+    """Disk usage growing ten times faster for the last 200 hours: origins before the change scored
+    the old slope, and the band a week ahead was 14-15 wide where the errors stay within 1."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(800 + 168)
+    y = 40 + np.cumsum(np.where(t < 600, 0.01, 0.1)) + rng.normal(0, 0.3, len(t))
+    series = pd.Series(y, index=pd.date_range("2026-01-01", periods=len(t), freq="h", tz="UTC"))
+    model = engine.fit(series.iloc[:800], 168, name="disk", candidates=STATISTICAL)
+    assert model.model_name == "linear"
+    frame = model.forecast().frame
+    assert (frame.yhat_upper - frame.yhat_lower).iloc[-1] < 3
+    inside = (frame.yhat_lower <= series.iloc[800:]) & (series.iloc[800:] <= frame.yhat_upper)
+    assert inside.mean() >= 0.9
+
+
 def test_save_load_update_round_trip(seasonal_model, tmp_path):
     metadata = json.loads(json.dumps(seasonal_model.save(tmp_path)))
     for key in ("model", "classification", "periods", "interval", "validation", "versions", "data"):
