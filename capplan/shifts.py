@@ -77,7 +77,7 @@ def follow(
 
     ``lower`` and ``upper`` are the model's one-step interval offsets: a step inside them is noise."""
     index = pd.DatetimeIndex(values.index)
-    known = [s for s in known if s.at > index[0]]
+    known = [s for s in known if index[0] < s.at <= index[-1]]  # a later one: not in this data
     y = relevel(values, known).to_numpy(copy=True)
     if known and int((index >= known[-1].at).sum()) < _short(ctx):
         start = int(np.searchsorted(index, known[-1].at))
