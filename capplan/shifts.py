@@ -31,8 +31,7 @@ import pandas as pd
 from scipy.ndimage import median_filter
 
 from capplan.errors import CapplanError
-from capplan.models.base import FitContext, Forecaster
-from capplan.models.linear import LinearSegment
+from capplan.models.base import FitContext
 from capplan.models.profile import SeasonalProfile
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ def follow(
             known[-1] = Shift(known[-1].at, known[-1].size + step)
             y[:start] += step
     found = detect(y, ctx, lower, upper)
-    if found is None:
+    if found is None or (known and index[found[0]] <= known[-1].at):  # the newest is re-estimated above
         return y, tuple(known)
     start, size = found
     y[:start] += size
@@ -122,9 +121,17 @@ def detect(y: np.ndarray, ctx: FitContext, lower: float, upper: float) -> tuple[
             return None
         start = len(left) - run
     size = float(np.median(left[start:]) - np.median(left[:start]))
-    if _recurs_weekly(y, origin, origin + start, size, lower, upper, ctx):
+    if _ramps(left[start:], size) or _recurs_weekly(y, origin, origin + start, size, lower, upper, ctx):
         return None
     return origin + start, size
+
+
+def _ramps(run: np.ndarray, size: float) -> bool:
+    """The run climbs (or falls) by more than half the step: a change of slope, not of level. Disk
+    usage growing 9x faster since an hour was otherwise taken for a new shift every few hours, and the
+    line lost its slope (a week ahead, 40-75 below the truth)."""
+    slope = np.polyfit(np.arange(len(run), dtype=float), run, 1)[0]
+    return bool(abs(slope) * (len(run) - 1) > abs(size) / 2)
 
 
 def _recurs_weekly(
@@ -169,13 +176,18 @@ def _short(ctx: FitContext) -> int:
 
 
 def _residual(y: np.ndarray, ctx: FitContext) -> tuple[int, np.ndarray] | None:
-    """(origin, what the last two cycles of the shortest period leave of a forecast made before them).
+    """(origin, what the last two cycles of the shortest period leave of a forecast made before them),
+    or None for a series without a season.
 
     The reference only says what the window would have looked like without a shift: a day's median
-    level with the longest period's median profile, or the last straight segment without a season."""
+    level with the longest period's median profile. A series without a season is forecast by a line or
+    a level, which find their own jumps (breakpoints, ``last_level_shift``); against a line, a change
+    of slope looked like a staircase of shifts, and the line fell back to the last value for good."""
+    if not ctx.periods:
+        return None
     window = max(2 * _short(ctx), 4 * settle_points(ctx))
     origin = len(y) - window
-    reference: Forecaster = SeasonalProfile() if ctx.periods else LinearSegment()
+    reference = SeasonalProfile()
     if origin < reference.min_points(ctx):
         return None
     try:

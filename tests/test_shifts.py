@@ -85,6 +85,22 @@ def test_noise_and_weekends_are_not_shifts(seed):
     assert sum(outside) <= 12
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_faster_growth_without_a_season_is_not_a_staircase_of_shifts(seed):
+    """Disk usage growing 9x faster from one hour on: against the old line each few hours looked like a
+    new shift, and the line fell back to the last value (a week ahead, 40-75 below the truth)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(TRAIN + 58 + 96)
+    y = 100 + 0.05 * t + 0.4 * np.maximum(t - TRAIN - 58, 0) + rng.normal(0, 0.3, len(t))
+    series = pd.Series(y, index=pd.date_range("2026-01-05", periods=len(t), freq="h", tz="UTC"))
+    model = engine.fit(series.iloc[:TRAIN], pd.Timedelta("7D"), name="disk")
+    for hour in range(TRAIN, len(t)):
+        model = model.update(series.iloc[hour - 167 : hour + 1])
+    assert model.level_shifts == ()
+    assert model.model_name == "linear"
+    assert np.diff(model.forecast(24).frame["yhat"].to_numpy()).mean() == pytest.approx(0.45, rel=0.1)
+
+
 def test_a_stored_shift_is_applied_again_after_save_and_load(tmp_path):
     y = hourly(TRAIN + SHIFT + 12, 4)
     y.iloc[TRAIN + SHIFT :] += 12
