@@ -181,8 +181,9 @@ class SeriesModel:
     def _relevelled(self, values: pd.Series) -> tuple[np.ndarray, tuple[shifts.Shift, ...]]:
         """The update's data with the known level shifts and a new one at its end taken out, and the
         shifts that still move something in it."""
-        step_one = self.forecast(1).frame.iloc[0]
-        lower, upper = (float(step_one[c] - step_one["yhat"]) for c in ("yhat_lower", "yhat_upper"))
+        # The backtest's offsets, not the forecast's: near a floor of 0 those are clipped to almost
+        # nothing, and steps of 0.1 counted as shifts.
+        lower, upper = float(self.lower[0]), float(self.upper[0])
         return shifts.follow(values, self.level_shifts, self.ctx, lower, upper, self.name)
 
     def _with_tail(self, recent: pd.Series, keep_newer: bool) -> pd.Series:

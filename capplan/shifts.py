@@ -45,13 +45,14 @@ HISTORY_DAYS = 10
 class Shift:
     at: pd.Timestamp  # first point at the new level
     size: float  # new level minus old
+    settled: bool = False  # checked over a whole cycle after it (see ``follow``)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "size": self.size}
+        return {"at": self.at.isoformat(), "size": self.size, "settled": self.settled}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Shift:
-        return cls(at=pd.Timestamp(data["at"]), size=float(data["size"]))
+        return cls(pd.Timestamp(data["at"]), float(data["size"]), bool(data.get("settled", False)))
 
 
 def relevel(values: pd.Series, shifts: Sequence[Shift]) -> pd.Series:
@@ -71,22 +72,41 @@ def follow(
     values: pd.Series, known: Sequence[Shift], ctx: FitContext, lower: float, upper: float, name: str
 ) -> tuple[np.ndarray, tuple[Shift, ...]]:
     """``values`` of series ``name`` with the ``known`` shifts and a new one at the end taken out, and
-    the shifts that still move something in them (the newest one re-estimated while less than a cycle
-    of the shortest period has followed it: a shift is first measured on three hours).
+    the shifts that still move something in them.
+
+    A shift is measured first on three hours; the newest is re-estimated until a cycle of the shortest
+    period has followed it, and then checked over that whole cycle: a change of the cycle's shape (the
+    daily peak doubling) leaves runs beyond the interval on either side of the level, one way in the
+    morning and the other in the evening, but no step over a whole cycle, and such a shift is undone.
 
     ``lower`` and ``upper`` are the model's one-step interval offsets: a step inside them is noise."""
     index = pd.DatetimeIndex(values.index)
-    known = [s for s in known if index[0] < s.at <= index[-1]]  # a later one: not in this data
-    y = relevel(values, known).to_numpy(copy=True)
-    if known and int((index >= known[-1].at).sum()) < _short(ctx):
-        start = int(np.searchsorted(index, known[-1].at))
-        step = _step_at(y, ctx, start)
+    known = sorted((s for s in known if index[0] < s.at <= index[-1]), key=lambda s: s.at)  # in this data
+    short = _short(ctx)
+    # Measured over the whole cycle after it on the data with only the settled shifts taken out: the
+    # young ones a changed shape sets off, up in the morning and down at night, would hide each other.
+    settled = relevel(values, [s for s in known if s.settled]).to_numpy()
+    kept: list[Shift] = []
+    for shift in known:
+        start = int(np.searchsorted(index, shift.at))
+        if shift.settled or len(index) - start < short:
+            kept.append(shift)
+            continue
+        step = _step_between(settled, ctx, start - short, start, start + short)
+        if step is not None and lower <= step <= upper:
+            log.info("series %r: no level shift at %s over a whole cycle: undone", name, shift.at.isoformat())
+            continue
+        kept.append(Shift(shift.at, shift.size if step is None else step, settled=True))
+    y = relevel(values, kept).to_numpy(copy=True)
+    if kept and not kept[-1].settled:
+        start = int(np.searchsorted(index, kept[-1].at))
+        step = _step_between(y, ctx, len(y) - 2 * short, start, len(y))
         if step is not None:
-            known[-1] = Shift(known[-1].at, known[-1].size + step)
+            kept[-1] = Shift(kept[-1].at, kept[-1].size + step)
             y[:start] += step
     found = detect(y, ctx, lower, upper)
-    if found is None or (known and index[found[0]] <= known[-1].at):  # the newest is re-estimated above
-        return y, tuple(known)
+    if found is None or (kept and index[found[0]] <= kept[-1].at):  # the newest is re-estimated above
+        return y, tuple(kept)
     start, size = found
     y[:start] += size
     shift = Shift(at=index[start], size=size)
@@ -96,7 +116,7 @@ def follow(
         size,
         shift.at.isoformat(),
     )
-    return y, (*known, shift)
+    return y, (*kept, shift)
 
 
 def detect(y: np.ndarray, ctx: FitContext, lower: float, upper: float) -> tuple[int, float] | None:
@@ -159,15 +179,15 @@ def _trailing_run(deviation: np.ndarray, lower: float, upper: float) -> int:
     return len(side) - (int(other[-1]) + 1 if len(other) else 0)
 
 
-def _step_at(y: np.ndarray, ctx: FitContext, start: int) -> float | None:
-    """The step in ``y`` at ``start`` that the reference leaves (None when the window misses it)."""
-    found = _residual(y, ctx)
-    if found is None:
+def _step_between(y: np.ndarray, ctx: FitContext, origin: int, start: int, end: int) -> float | None:
+    """The step at ``start`` in what a reference forecast made at ``origin`` leaves of ``y[origin:end]``
+    (None when there is too little on either side, or before ``origin``, to measure it)."""
+    if start - origin < settle_points(ctx) or end - start < 1 or end > len(y):
         return None
-    origin, left = found
+    left = _left(y, ctx, origin, end)
+    if left is None:
+        return None
     split = start - origin
-    if split < settle_points(ctx) or split >= len(left):
-        return None
     return float(np.median(left[split:]) - np.median(left[:split]))
 
 
@@ -179,19 +199,24 @@ def _residual(y: np.ndarray, ctx: FitContext) -> tuple[int, np.ndarray] | None:
     """(origin, what the last two cycles of the shortest period leave of a forecast made before them),
     or None for a series without a season.
 
-    The reference only says what the window would have looked like without a shift: a day's median
-    level with the longest period's median profile. A series without a season is forecast by a line or
-    a level, which find their own jumps (breakpoints, ``last_level_shift``); against a line, a change
-    of slope looked like a staircase of shifts, and the line fell back to the last value for good."""
+    A series without a season is forecast by a line or a level, which find their own jumps
+    (breakpoints, ``last_level_shift``); against a line, a change of slope looked like a staircase of
+    shifts, and the line fell back to the last value for good."""
     if not ctx.periods:
         return None
-    window = max(2 * _short(ctx), 4 * settle_points(ctx))
-    origin = len(y) - window
+    origin = len(y) - max(2 * _short(ctx), 4 * settle_points(ctx))
+    left = _left(y, ctx, origin, len(y))
+    return None if left is None else (origin, left)
+
+
+def _left(y: np.ndarray, ctx: FitContext, origin: int, end: int) -> np.ndarray | None:
+    """``y[origin:end]`` minus a reference forecast from ``y[:origin]``, which only says what the
+    stretch would have looked like without a shift: a day's median level with the longest period's
+    median profile. None when there is too little before ``origin``."""
     reference = SeasonalProfile()
     if origin < reference.min_points(ctx):
         return None
     try:
-        expected = reference.fit(y[:origin], ctx).predict(window)
+        return y[origin:end] - reference.fit(y[:origin], ctx).predict(end - origin)
     except CapplanError:
         return None
-    return origin, y[origin:] - expected
