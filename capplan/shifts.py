@@ -74,29 +74,31 @@ def follow(
     """``values`` of series ``name`` with the ``known`` shifts and a new one at the end taken out, and
     the shifts that still move something in them.
 
-    A shift is measured first on three hours; the newest is re-estimated until a cycle of the shortest
-    period has followed it, and then checked over that whole cycle: a change of the cycle's shape (the
-    daily peak doubling) leaves runs beyond the interval on either side of the level, one way in the
-    morning and the other in the evening, but no step over a whole cycle, and such a shift is undone.
+    A shift is measured first on three hours, and the newest is re-estimated as more follow. Once a
+    cycle of the shortest period has followed a shift, the level over that whole cycle is checked: a
+    change of the cycle's shape (the daily peak doubling) or an incident that returns leaves runs beyond
+    the interval, up and then down, but no step over a whole cycle, and the shifts of that cycle are
+    undone; otherwise they are settled.
 
     ``lower`` and ``upper`` are the model's one-step interval offsets: a step inside them is noise."""
     index = pd.DatetimeIndex(values.index)
     known = sorted((s for s in known if index[0] < s.at <= index[-1]), key=lambda s: s.at)  # in this data
     short = _short(ctx)
-    # Measured over the whole cycle after it on the data with only the settled shifts taken out: the
-    # young ones a changed shape sets off, up in the morning and down at night, would hide each other.
+    # Measured on the data with only the settled shifts taken out, over the whole cycle after the oldest
+    # young one: that step is the net of the young shifts in that cycle (a doubled daily peak sets off
+    # one up in the morning and one down at night; two real steps in one day add up).
     settled = relevel(values, [s for s in known if s.settled]).to_numpy()
-    kept: list[Shift] = []
-    for shift in known:
-        start = int(np.searchsorted(index, shift.at))
-        if shift.settled or len(index) - start < short:
-            kept.append(shift)
-            continue
+    kept = [s for s in known if s.settled]
+    young = [s for s in known if not s.settled]
+    while young and len(index) - (start := int(np.searchsorted(index, young[0].at))) >= short:
+        group = [s for s in young if np.searchsorted(index, s.at) < start + short]
+        young = young[len(group) :]
         step = _step_between(settled, ctx, start - short, start, start + short)
         if step is not None and lower <= step <= upper:
-            log.info("series %r: no level shift at %s over a whole cycle: undone", name, shift.at.isoformat())
+            log.info("series %r: no level shift over the cycle from %s: undone", name, group[0].at)
             continue
-        kept.append(Shift(shift.at, shift.size if step is None else step, settled=True))
+        kept.extend(Shift(s.at, s.size, settled=True) for s in group)
+    kept = sorted(kept, key=lambda s: s.at) + young
     y = relevel(values, kept).to_numpy(copy=True)
     if kept and not kept[-1].settled:
         start = int(np.searchsorted(index, kept[-1].at))
@@ -147,10 +149,14 @@ def detect(y: np.ndarray, ctx: FitContext, lower: float, upper: float) -> tuple[
 
 
 def _ramps(run: np.ndarray, size: float) -> bool:
-    """The run climbs (or falls) by more than half the step: a change of slope, not of level. Disk
-    usage growing 9x faster since an hour was otherwise taken for a new shift every few hours, and the
-    line lost its slope (a week ahead, 40-75 below the truth)."""
-    slope = np.polyfit(np.arange(len(run), dtype=float), run, 1)[0]
+    """The newer half of the run still climbs (or falls) by more than half the step: a change of slope,
+    not of level. (A ramp over a few hours to a new level is a step once its plateau is.) Faster growth
+    was otherwise taken for a new shift every few hours: against a line (before series without a season
+    were left out) the line lost its slope, a week ahead 40-75 below the truth."""
+    newer = run[len(run) // 2 :]
+    if len(newer) < 2:
+        return False
+    slope = np.polyfit(np.arange(len(newer), dtype=float), newer, 1)[0]
     return bool(abs(slope) * (len(run) - 1) > abs(size) / 2)
 
 
