@@ -103,6 +103,9 @@ class SeriesModel:
     floor: float | None = None
     # Level shifts found by updates: the history before each is moved by its size (see capplan.shifts).
     level_shifts: tuple[shifts.Shift, ...] = ()
+    # The winner of the full fit (id, kind, params): an update that fell back to seasonal naive returns
+    # to it once it wins again.
+    trained: dict[str, Any] | None = None
 
     @property
     def model_name(self) -> str:
@@ -163,7 +166,7 @@ class SeriesModel:
             message = f"series {self.name!r}: cannot update on {len(y)} points ({exc}); {fix}"
             raise ModelError(message) from exc
         model_id, model, why = self.model_id, model, self.why
-        check = _recheck(y, self.ctx, model)
+        check = _recheck(y, self.ctx, model, self.trained)
         if check is not None:
             model_id, model, why = check
         log.info("series %r updated on %d points: %s", self.name, len(y), model_id)
@@ -251,6 +254,7 @@ class SeriesModel:
             "tail": self.tail.tolist(),
             "floor": self.floor,
             "level_shifts": [s.to_dict() for s in self.level_shifts],
+            "trained_model": self.trained,
             "versions": _versions(),
         } | self.meta
 
@@ -285,6 +289,7 @@ class SeriesModel:
                 tail=np.asarray(metadata["tail"], dtype=float),
                 floor=metadata.get("floor"),
                 level_shifts=tuple(shifts.Shift.from_dict(s) for s in metadata.get("level_shifts", [])),
+                trained=metadata.get("trained_model"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(
@@ -429,6 +434,7 @@ def fit(
         meta={"interpolated": prepared.interpolated, "fit_seconds": round(time.perf_counter() - started, 3)},
         floor=0.0 if float(np.min(y)) >= 0 else None,
         level_shifts=level_shifts,
+        trained={"id": winner, "kind": chosen.name, "params": chosen.params()},
     )
 
 
@@ -481,18 +487,29 @@ def _candidates(wanted: Sequence[str], ctx: FitContext, lstm_epochs: int, n: int
     return models
 
 
-def _recheck(y: np.ndarray, ctx: FitContext, model: Forecaster) -> tuple[str, Forecaster, str] | None:
+def _recheck(
+    y: np.ndarray, ctx: FitContext, model: Forecaster, trained: dict[str, Any] | None
+) -> tuple[str, Forecaster, str] | None:
     """On the update data, a cheap winner must still beat the best seasonal naive at the horizon; if
-    not, the update falls back to that naive. (The LSTM trio is not re-backtested: that is a full fit;
-    a window too short for a backtest keeps the winner.)"""
-    if "lstm" in _member_names(model) or isinstance(model, SeasonalNaive):
+    not, the update falls back to that naive. A model that fell back gets the winner of its training
+    (``trained``: id, kind, params) back once that beats the naive again: a bad week (an incident, a
+    holiday) otherwise left it on the naive until the next full train. (The LSTM trio is not
+    re-backtested: that is a full fit; a window too short for a backtest keeps the model.)"""
+    fell_back = isinstance(model, SeasonalNaive)
+    if fell_back and (trained is None or trained["kind"] == SeasonalNaive.name):
+        return None
+    twin = (
+        build(trained["kind"], trained["params"])
+        if fell_back and trained
+        else build(model.name, model.params())
+    )
+    if "lstm" in _member_names(twin):
         return None
     periods = ctx.periods or (1,)
     try:
         plan = backtest.plan(
             y, ctx.horizon, max(2 * max(periods), 12), min(periods), "update", count=RECHECK_ORIGINS
         )
-        twin = build(model.name, model.params())
         score = plan.mase(y, twin.backtest_forecasts(y, plan.origins, ctx.horizon, ctx))
     except CapplanError:
         return None
@@ -501,10 +518,12 @@ def _recheck(y: np.ndarray, ctx: FitContext, model: Forecaster) -> tuple[str, Fo
         for p in periods
     }
     best = min(floors, key=floors.get)
-    if score <= floors[best]:
+    scores = f"on the update data {twin.name} scored {score:.3f}, snaive{best} {floors[best]:.3f}"
+    if fell_back and trained and score < floors[best]:
+        return trained["id"], build(trained["kind"], trained["params"]).fit(y, ctx), f"{scores}: back to it"
+    if fell_back or score <= floors[best]:
         return None
-    why = f"on the update data {model.name} scored {score:.3f}, snaive{best} {floors[best]:.3f}: fell back"
-    return f"snaive{best}", SeasonalNaive(best).fit(y, ctx), why
+    return f"snaive{best}", SeasonalNaive(best).fit(y, ctx), f"{scores}: fell back"
 
 
 def _member_names(model: Forecaster) -> list[str]:

@@ -236,6 +236,22 @@ def test_update_of_an_hourly_model_with_raw_five_minute_samples_buckets_them():
     assert updated.last_observed == model.last_observed + pd.Timedelta("1h")
 
 
+def test_an_update_returns_from_the_naive_fallback_once_the_trained_winner_wins_again(seasonal_model):
+    """A bad week makes an update fall back to seasonal naive; before, the series stayed on it until the
+    next full train, however well its own winner would have done again."""
+    from dataclasses import replace
+
+    from capplan.models.naive import SeasonalNaive
+
+    y = hourly(1344 + 48)
+    fell_back = replace(seasonal_model, model=SeasonalNaive(24).fit(y.to_numpy()[:1344], seasonal_model.ctx))
+    fell_back = replace(fell_back, model_id="snaive24")
+    updated = fell_back.update(y.iloc[-168:])
+    assert updated.model_id == seasonal_model.model_id != "snaive24"
+    assert updated.why.endswith("back to it")
+    assert updated.trained == seasonal_model.trained
+
+
 def test_floor_is_dropped_when_new_data_goes_below_it(seasonal_model):
     newer = hourly(1344 + 48).iloc[-48:] - 100
     assert seasonal_model.floor == 0.0 and seasonal_model.update(newer).floor is None
