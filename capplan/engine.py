@@ -41,6 +41,7 @@ SEASONAL_CANDIDATES = (
     "profile6",
     "profile_slow",
     "profile_steady",
+    "profile_trend",
     "mstl",
     "lstm",
     "ensemble",
@@ -59,6 +60,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "profile6": ("profile", {"cycles": 6}),
     "profile_slow": ("profile", {"level_periods": 2}),
     "profile_steady": ("profile", {"level_periods": 7}),
+    "profile_trend": ("profile", {"trend_periods": 14}),
 }
 SEASONAL_ONLY = ("mstl", "lstm")
 ENSEMBLE_SIZE = 3

@@ -103,6 +103,22 @@ def test_the_lines_interval_comes_from_the_backtests_on_its_own_segment(seed):
     assert inside.mean() >= 0.9
 
 
+def test_growth_under_a_daily_cycle_is_forecast_without_the_lstms(tmp_path):
+    """Load growing 2 a day under a daily cycle: MSTL's damped trend forecast 0.6-1.1 a day, the
+    profiles none; the profile with a Theil-Sen slope of its daily medians follows it."""
+    t = np.arange(24 * 28 + 168)
+    rng = np.random.default_rng(1)
+    y = 50 + 2 * t / 24 + 10 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 1, len(t))
+    series = pd.Series(y, index=pd.date_range("2026-01-05", periods=len(t), freq="h", tz="UTC"))
+    candidates = ["snaive", "profile", "profile_trend", "mstl", "ensemble"]
+    model = engine.fit(series.iloc[: 24 * 28], 168, name="cpu", candidates=candidates)
+    assert model.model_name == "profile_trend"
+    daily = model.forecast().frame["yhat"].to_numpy().reshape(7, 24).mean(axis=1)
+    assert np.polyfit(np.arange(7), daily, 1)[0] == pytest.approx(2.0, rel=0.1)
+    loaded = engine.SeriesModel.load(tmp_path, json.loads(json.dumps(model.save(tmp_path))))
+    pd.testing.assert_frame_equal(loaded.forecast().frame, model.forecast().frame)
+
+
 def test_save_load_update_round_trip(seasonal_model, tmp_path):
     metadata = json.loads(json.dumps(seasonal_model.save(tmp_path)))
     for key in ("model", "classification", "periods", "interval", "validation", "versions", "data"):
