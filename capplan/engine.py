@@ -500,11 +500,8 @@ def _recheck(
     fell_back = isinstance(model, SeasonalNaive)
     if fell_back and (trained is None or trained["kind"] == SeasonalNaive.name):
         return None
-    twin = (
-        build(trained["kind"], trained["params"])
-        if fell_back and trained
-        else build(model.name, model.params())
-    )
+    spec = (trained["kind"], trained["params"]) if trained and fell_back else (model.name, model.params())
+    twin = build(*spec)  # unfitted: its backtest fits twins of its own
     if "lstm" in _member_names(twin):
         return None
     periods = ctx.periods or (1,)
@@ -521,9 +518,9 @@ def _recheck(
     }
     best = min(floors, key=floors.get)
     scores = f"on the update data {twin.name} scored {score:.3f}, snaive{best} {floors[best]:.3f}"
-    if fell_back and trained and score < floors[best]:
-        return trained["id"], build(trained["kind"], trained["params"]).fit(y, ctx), f"{scores}: back to it"
-    if fell_back or score <= floors[best]:
+    if trained and fell_back:
+        return (trained["id"], twin.fit(y, ctx), f"{scores}: back to it") if score < floors[best] else None
+    if score <= floors[best]:
         return None
     return f"snaive{best}", SeasonalNaive(best).fit(y, ctx), f"{scores}: fell back"
 

@@ -201,12 +201,14 @@ def _retrain_window(settings: Settings, client, key: SeriesKey, now: pd.Timestam
     end = None
     if settings.spec_for(key.measurement, key.field).aggregate in PARTIAL_BUCKET_AGGREGATES:
         end = _window_end(step, now) + step
+    return _recent(settings, client, key, now, end=end)
+
+
+def _recent(
+    settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None, *, end: pd.Timestamp | None = None
+) -> pd.Series:
     span = pd.Timedelta(duration(settings.model.retrain_window))
     return read_history(settings, client, key, span, end=end, now=now)
-
-
-def _recent(settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None) -> pd.Series:
-    return read_history(settings, client, key, pd.Timedelta(duration(settings.model.retrain_window)), now=now)
 
 
 def refresh_forecast(

@@ -83,7 +83,7 @@ def follow(
     ``lower`` and ``upper`` are the model's one-step interval offsets: a step inside them is noise."""
     index = pd.DatetimeIndex(values.index)
     known = sorted((s for s in known if index[0] < s.at <= index[-1]), key=lambda s: s.at)  # in this data
-    short = _short(ctx)
+    short = ctx.short_period
     # Measured on the data with only the settled shifts taken out, over the whole cycle after the oldest
     # young one: that step is the net of the young shifts in that cycle (a doubled daily peak sets off
     # one up in the morning and one down at night; two real steps in one day add up).
@@ -102,7 +102,7 @@ def follow(
     y = relevel(values, kept).to_numpy(copy=True)
     if kept and not kept[-1].settled:
         start = int(np.searchsorted(index, kept[-1].at))
-        step = _step_between(y, ctx, len(y) - 2 * short, start, len(y))
+        step = _step_between(y, ctx, len(y) - _window(ctx), start, len(y))
         if step is not None:
             kept[-1] = Shift(kept[-1].at, kept[-1].size + step)
             y[:start] += step
@@ -197,8 +197,9 @@ def _step_between(y: np.ndarray, ctx: FitContext, origin: int, start: int, end: 
     return float(np.median(left[split:]) - np.median(left[:split]))
 
 
-def _short(ctx: FitContext) -> int:
-    return min(ctx.periods) if ctx.periods else max(1, round(ctx.steps_per_day))
+def _window(ctx: FitContext) -> int:
+    """The stretch at the end searched for a shift: two cycles of the shortest period."""
+    return max(2 * ctx.short_period, 4 * settle_points(ctx))
 
 
 def _residual(y: np.ndarray, ctx: FitContext) -> tuple[int, np.ndarray] | None:
@@ -210,7 +211,7 @@ def _residual(y: np.ndarray, ctx: FitContext) -> tuple[int, np.ndarray] | None:
     shifts, and the line fell back to the last value for good."""
     if not ctx.periods:
         return None
-    origin = len(y) - max(2 * _short(ctx), 4 * settle_points(ctx))
+    origin = len(y) - _window(ctx)
     left = _left(y, ctx, origin, len(y))
     return None if left is None else (origin, left)
 

@@ -104,6 +104,11 @@ def _metadata(version_dir: Path) -> dict[str, Any]:
         ) from None
 
 
+def _made_by(metadata: dict[str, Any]) -> str:
+    """ "train" or "retrain"; versions saved before ``made_by`` existed were all full trains."""
+    return str(metadata.get("made_by", "train"))
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     version: int
@@ -270,10 +275,10 @@ class ModelStore:
 
     @staticmethod
     def _newest_trained(directory: Path, versions: list[int]) -> int | None:
-        """The newest version a full train made (versions saved before ``made_by`` existed count)."""
+        """The newest version a full train made."""
         for number in reversed(versions):
             try:
-                if _metadata(directory / f"v{number}").get("made_by", "train") == "train":
+                if _made_by(_metadata(directory / f"v{number}")) == "train":
                     return number
             except StoreError:
                 continue
@@ -301,8 +306,10 @@ class ModelStore:
         for number in self._versions(directory):
             path = directory / f"v{number}"
             metadata = _metadata(path)
-            made_by = str(metadata.get("made_by", "train"))
-            out.append(VersionInfo(number, metadata.get("created", ""), path, number == current, made_by))
+            info = VersionInfo(
+                number, metadata.get("created", ""), path, number == current, _made_by(metadata)
+            )
+            out.append(info)
         return out
 
     def save_capacity(self, key: SeriesKey, answer: dict[str, Any] | None) -> None:

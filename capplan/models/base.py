@@ -26,6 +26,11 @@ class FitContext:
     steps_per_day: float  # sampling rate, for rules stated in time rather than steps
     seed: int = 0
 
+    @property
+    def short_period(self) -> int:
+        """The shortest seasonal period, or a day's steps without a season: the span of one level."""
+        return min(self.periods, default=max(1, round(self.steps_per_day)))
+
 
 class Forecaster(ABC):
     """``fit`` -> ``predict``; ``update`` for incremental training; ``save``/``load`` for the store.

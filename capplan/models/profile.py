@@ -46,7 +46,7 @@ class SeasonalProfile(Forecaster):
         # Without a season the profile is flat and the model is the robust level alone, over whole days:
         # the median that a spike at the last point cannot move, where naive repeats it for the horizon.
         period = max(ctx.periods, default=1)
-        short = min(ctx.periods, default=max(1, round(ctx.steps_per_day)))
+        short = ctx.short_period
         cycles = min(self.cycles, len(y) // period)
         if cycles < 1:
             raise ModelError(f"the seasonal profile needs one period ({period} points), got {len(y)}")
