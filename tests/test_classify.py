@@ -107,3 +107,19 @@ def test_a_second_period_is_a_whole_number_of_cycles_of_the_first():
     y = rng.poisson(np.maximum(0.1, 2 + 2 * np.cos(2 * np.pi * (t % 24 - 14) / 24))).astype(float)
     periods = classify(y, 24).periods
     assert periods[0] == 24 and all(p % 24 == 0 for p in periods)
+
+
+@pytest.mark.parametrize("n", [288, 672, 1344])
+def test_white_noise_gets_no_period_at_an_odd_lag(n):
+    """Before the test against the noise band, each of these 20 series got a period (13, 38, 324...):
+    the best of hundreds of lags always stands 0.1 above its neighbours somewhere."""
+    decisions = [classify(np.random.default_rng(seed).normal(50, 5, n), 24) for seed in range(20)]
+    found = [c.periods for c in decisions]
+    assert all(set(periods) <= {24, 168} for periods in found)
+    assert sum(1 for periods in found if periods) <= 5
+    assert any("within white noise's range" in c.reason for c in decisions)
+
+
+def test_a_weak_odd_cycle_that_clears_the_noise_band_is_kept():
+    y = seasonal(1344, {13: 0.5}, noise=0.5)  # ACF 0.33 at lag 13; the band is 0.10
+    assert classify(y, 24).periods == (13,)
