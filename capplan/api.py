@@ -37,13 +37,15 @@ def forecast(
     time_column: str | None = None,
     value_column: str | None = None,
     seed: int = 0,
+    timezone: str = "UTC",
 ) -> ForecastResult:
-    """Fit on ``frame`` and forecast ``horizon`` (steps when an int, else a duration)."""
+    """Fit on ``frame`` and forecast ``horizon`` (steps when an int, else a duration). ``timezone``: the
+    clock the daily cycle follows (an IANA name when load follows local office hours across DST)."""
     from capplan import engine
 
     series = to_series(frame, time_column=time_column, value_column=value_column)
     h = parse_horizon(horizon)
-    return engine.fit(series, h, name=str(series.name or "series"), seed=seed).forecast()
+    return engine.fit(series, h, name=str(series.name or "series"), seed=seed, timezone=timezone).forecast()
 
 
 def parse_horizon(horizon: int | float | str | pd.Timedelta) -> int | pd.Timedelta:

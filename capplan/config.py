@@ -18,7 +18,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from capplan.errors import ConfigError
+from capplan import zones
+from capplan.errors import ConfigError, DataError
 
 DEFAULT_CONFIG_PATH = Path("capplan.toml")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -89,10 +90,17 @@ class ModelSettings:
     # Retrains run at once by the exec hook's workers; more alerts queue. A worker with keras loaded
     # takes a core and about 600 MB, and one bad bucket can make every series' alert fire together.
     retrain_workers: int = 2
+    # The clock the series' daily cycles follow: an IANA zone when load follows local office hours
+    # across DST changes (see capplan.clock); times read and written stay UTC.
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         for name in ("interval", "history", "horizon", "retrain_window"):
             duration(getattr(self, name), f"model.{name}")
+        try:
+            zones.check(self.timezone)
+        except DataError as exc:
+            raise ConfigError(f"model.timezone: {exc}") from exc
         for name in ("keep_versions", "lstm_epochs", "retrain_workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name}: must be at least 1, got {getattr(self, name)}")

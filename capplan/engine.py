@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capplan import backtest, intervals, shifts
+from capplan import backtest, clock, intervals, shifts, zones
 from capplan.api import ForecastResult
 from capplan.classify import Classification, classify
 from capplan.errors import CapplanError, DataError, ModelError
@@ -30,7 +30,7 @@ from capplan.models.ensemble import Ensemble
 from capplan.models.linear import LinearSegment
 from capplan.models.naive import SeasonalNaive
 from capplan.models.registry import build, model_class
-from capplan.series import PreparedSeries, infer_step, prepare
+from capplan.series import PreparedSeries, checked, infer_step, prepare
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,9 @@ class SeriesModel:
     # The winner of the full fit (id, kind, params): an update that fell back to seasonal naive returns
     # to it once it wins again.
     trained: dict[str, Any] | None = None
+    # The clock the cycles follow (capplan.clock): times inside (tail, level shifts) are its wall-clock
+    # times; first_observed and last_observed are UTC.
+    timezone: str = zones.UTC
 
     @property
     def model_name(self) -> str:
@@ -122,18 +125,20 @@ class SeriesModel:
         h = self.ctx.horizon if horizon is None else int(horizon)
         if h < 1:
             raise DataError(f"series {self.name!r}: horizon must be at least one step, got {h}")
-        yhat = self.model.predict(h)
-        lower, upper = _extend(self.lower, h), _extend(self.upper, h)
+        steps = clock.wall_steps(h, self.step, self.timezone)
+        yhat = self.model.predict(steps)
+        lower, upper = _extend(self.lower, steps), _extend(self.upper, steps)
         if isinstance(self.model, LinearSegment):
-            width = self.model.interval_halfwidth(h)
+            width = self.model.interval_halfwidth(steps)
             lower, upper = np.minimum(lower, -width), np.maximum(upper, width)
         if self.floor is not None:  # the upper bound, above the raised forecast, needs no clipping
             yhat = np.maximum(yhat, self.floor)
             lower = np.maximum(yhat + lower, self.floor) - yhat
-        index = pd.DatetimeIndex(self.last_observed + self.step * np.arange(1, h + 1), name="time")
+        index = clock.wall_time(self.last_observed, self.timezone) + self.step * np.arange(1, steps + 1)
         frame = pd.DataFrame(
             {"yhat": yhat, "yhat_lower": yhat + lower, "yhat_upper": yhat + upper}, index=index
         )
+        frame = clock.onto_utc(frame, self.last_observed, self.step, h, self.timezone)
         return ForecastResult(
             frame=frame,
             model_name=self.model_id,
@@ -152,9 +157,12 @@ class SeriesModel:
         taken out of it first (``capplan.shifts``)."""
         # The new samples' own spacing decides between snapping and bucketing, as it did at training:
         # the stored tail is already on the model's grid and would make raw data look coarse.
-        raw = pd.DatetimeIndex(recent.dropna().index)
-        native = infer_step(raw) if len(raw) >= 2 else self.step
+        recent = checked(recent, self.name).dropna()
+        if recent.empty:
+            raise DataError(f"series {self.name!r}: no recent data to update with; check the query window")
+        native = infer_step(pd.DatetimeIndex(recent.index)) if len(recent) >= 2 else self.step
         prepared = prepare(self._with_tail(recent, keep_newer), self.name, step=self.step, native=native)
+        newest = max(self.last_observed, recent.index[-1])
         observed = prepared.values.to_numpy()
         y, known = self._relevelled(prepared.values)
         try:
@@ -177,7 +185,7 @@ class SeriesModel:
             model=model,
             model_id=model_id,
             why=why,
-            last_observed=prepared.last_observed,
+            last_observed=clock.to_utc(prepared.last_observed, self.timezone, near=newest),
             tail=observed[-len(self.tail) :],  # as observed: the shifts are applied again at each update
             floor=self.floor if self.floor is not None and float(np.min(observed)) >= self.floor else None,
             level_shifts=known,
@@ -189,19 +197,16 @@ class SeriesModel:
         # The backtest's offsets, not the forecast's: near a floor of 0 those are clipped to almost
         # nothing, and steps of 0.1 counted as shifts.
         lower, upper = float(self.lower[0]), float(self.upper[0])
-        return shifts.follow(values, self.level_shifts, self.ctx, lower, upper, self.name)
+        return shifts.follow(values, self.level_shifts, self.ctx, lower, upper, self.name, self.timezone)
 
     def _with_tail(self, recent: pd.Series, keep_newer: bool) -> pd.Series:
-        index = pd.DatetimeIndex(self.last_observed - self.step * np.arange(len(self.tail))[::-1])
-        stored = pd.Series(self.tail, index=index)
-        recent = recent.dropna()
-        if recent.empty:
-            raise DataError(f"series {self.name!r}: no recent data to update with; check the query window")
-        recent_index = pd.DatetimeIndex(recent.index)
-        recent_index = (
-            recent_index.tz_localize("UTC") if recent_index.tz is None else recent_index.tz_convert("UTC")
+        """The stored tail and the checked UTC ``recent``, on the model's wall clock."""
+        index = pd.DatetimeIndex(
+            clock.wall_time(self.last_observed, self.timezone) - self.step * np.arange(len(self.tail))[::-1]
         )
-        recent = recent.set_axis(recent_index)
+        stored = pd.Series(self.tail, index=index)
+        recent = clock.to_wall(recent, self.timezone)
+        recent_index = pd.DatetimeIndex(recent.index)
         # Stored points after the recent window stay (``keep_newer``): a re-sent or delayed batch must not
         # move the model back in time. A hold-out check wants the model as of the window's end instead.
         keep = (stored.index < recent_index[0]) | (keep_newer & (stored.index > recent_index[-1]))
@@ -226,6 +231,7 @@ class SeriesModel:
             "periods_used": list(self.ctx.periods),  # detected periods with enough cycles to model
             "horizon_steps": self.ctx.horizon,
             "step": self.step.isoformat(),
+            "timezone": self.timezone,
             "data": {"first": self.first_observed.isoformat(), "last": self.last_observed.isoformat()},
         } | self.meta
 
@@ -246,6 +252,7 @@ class SeriesModel:
             "steps_per_day": self.ctx.steps_per_day,
             "seed": self.ctx.seed,
             "step": self.step.isoformat(),
+            "timezone": self.timezone,
             "data": {"first": self.first_observed.isoformat(), "last": self.last_observed.isoformat()},
             "interval": {
                 "level": intervals.LEVEL,
@@ -255,7 +262,7 @@ class SeriesModel:
             "validation": {"mase": self.validation_mase, "scores": self.scores, "why": self.why},
             "tail": self.tail.tolist(),
             "floor": self.floor,
-            "level_shifts": [s.to_dict() for s in self.level_shifts],
+            "level_shifts": [s.in_utc(self.timezone).to_dict() for s in self.level_shifts],
             "trained_model": self.trained,
             "versions": _versions(),
         } | self.meta
@@ -274,6 +281,7 @@ class SeriesModel:
                 seed=int(metadata["seed"]),
             )
             spec = metadata["model"]
+            zone = zones.check(metadata.get("timezone", zones.UTC))
             model = model_class(spec["kind"]).load(directory, spec["params"], spec["state"], ctx)
             return cls(
                 name=metadata["series"],
@@ -290,8 +298,11 @@ class SeriesModel:
                 why=metadata["validation"]["why"],
                 tail=np.asarray(metadata["tail"], dtype=float),
                 floor=metadata.get("floor"),
-                level_shifts=tuple(shifts.Shift.from_dict(s) for s in metadata.get("level_shifts", [])),
+                level_shifts=tuple(
+                    shifts.Shift.from_dict(s).on_wall(zone) for s in metadata.get("level_shifts", [])
+                ),
                 trained=metadata.get("trained_model"),
+                timezone=zone,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(
@@ -308,10 +319,15 @@ def fit(
     step: pd.Timedelta | None = None,
     candidates: Sequence[str] | None = None,
     lstm_epochs: int = 20,
+    timezone: str = zones.UTC,
 ) -> SeriesModel:
-    """Prepare, classify, backtest each candidate, pick the lowest backtest MASE, calibrate its interval."""
+    """Prepare, classify, backtest each candidate, pick the lowest backtest MASE, calibrate its interval.
+
+    ``timezone``: the clock the series' cycles follow (see capplan.clock)."""
     started = time.perf_counter()
-    prepared = prepare(series, name, step=step)
+    observed = checked(series, name)
+    prepared = prepare(clock.to_wall(observed, zones.check(timezone)), name, step=step)
+    observed = observed.dropna()
     y = prepared.values.to_numpy()
     h = _steps(horizon, prepared)
     if len(y) > LARGE_POINTS or h > LARGE_HORIZON:
@@ -414,7 +430,7 @@ def fit(
     # interval, 2 of the 62 dev windows changed: a dip on cpu_utilization_asg (-2) that recovered over
     # the week, MASE 1.93 -> 3.40, and a drop on ec2_cpu_utilization_77c1ca (-1), 0.69 -> 0.37.
     band = SHIFT_BAND_AT_FIT * float(lower[0]), SHIFT_BAND_AT_FIT * float(upper[0])
-    levelled, level_shifts = shifts.follow(prepared.values, (), ctx, *band, name)
+    levelled, level_shifts = shifts.follow(prepared.values, (), ctx, *band, name, timezone)
     chosen = models[winner].fit(levelled, ctx)  # backtests fitted twins: this instance is still unfitted
     if isinstance(chosen, LinearSegment):
         lower, upper = _at_least(*_segment_interval(plan, y, forecasts[winner], chosen), y)
@@ -422,8 +438,8 @@ def fit(
     return SeriesModel(
         name=name,
         step=prepared.step,
-        first_observed=prepared.values.index[0],
-        last_observed=prepared.last_observed,
+        first_observed=clock.to_utc(prepared.values.index[0], timezone, near=observed.index[0]),
+        last_observed=clock.to_utc(prepared.last_observed, timezone, near=observed.index[-1]),
         classification=classification,
         ctx=ctx,
         model_id=winner,
@@ -437,6 +453,7 @@ def fit(
         floor=0.0 if float(np.min(y)) >= 0 else None,
         level_shifts=level_shifts,
         trained={"id": winner, "kind": chosen.name, "params": chosen.params()},
+        timezone=timezone,
     )
 
 

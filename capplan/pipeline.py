@@ -146,6 +146,7 @@ def _train_locked(
         seed=settings.model.seed,
         step=_step(settings),
         lstm_epochs=settings.model.lstm_epochs,
+        timezone=settings.model.timezone,
     )
     result = model.forecast()
     capacity = capacity_of(settings, key, model.last_observed, result.frame)

@@ -57,14 +57,8 @@ def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     return step.round("1s") if step >= pd.Timedelta("1s") else step
 
 
-def prepare(
-    series: pd.Series, name: str, *, step: pd.Timedelta | None = None, native: pd.Timedelta | None = None
-) -> PreparedSeries:
-    """Validate, resample to ``step`` (mean per bucket), interpolate short gaps, bridge gaps up to a day
-    with the day before's shape, cut at the last longer gap.
-
-    A gap longer than a day keeps only the data after it, logged, when enough remains: an outage in the
-    middle of the history should not block forecasting, and bridging days would invent too much."""
+def checked(series: pd.Series, name: str) -> pd.Series:
+    """Float values on a UTC index, refused when the timestamps repeat or go backwards (NaN kept)."""
     if not isinstance(series.index, pd.DatetimeIndex):
         raise DataError(f"series {name!r}: index is not timestamps; parse the time column as datetimes")
     values = pd.to_numeric(series, errors="coerce").astype(float)
@@ -82,7 +76,18 @@ def prepare(
         raise DataError(
             f"series {name!r}: timestamps not increasing at position {bad} ({index[bad]}); sort by time first"
         )
-    values = pd.Series(values.to_numpy(), index=index).dropna()
+    return pd.Series(values.to_numpy(), index=index, name=series.name)
+
+
+def prepare(
+    series: pd.Series, name: str, *, step: pd.Timedelta | None = None, native: pd.Timedelta | None = None
+) -> PreparedSeries:
+    """Validate, resample to ``step`` (mean per bucket), interpolate short gaps, bridge gaps up to a day
+    with the day before's shape, cut at the last longer gap.
+
+    A gap longer than a day keeps only the data after it, logged, when enough remains: an outage in the
+    middle of the history should not block forecasting, and bridging days would invent too much."""
+    values = checked(series, name).dropna()
     if values.empty:
         raise DataError(f"series {name!r}: no numeric values (all NaN or empty); check the value column")
     if len(values) < MIN_POINTS:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.ndimage import median_filter
 
+from capplan import clock, zones
 from capplan.errors import CapplanError
 from capplan.models.base import FitContext
 from capplan.models.profile import SeasonalProfile
@@ -54,6 +55,13 @@ class Shift:
     def from_dict(cls, data: dict[str, Any]) -> Shift:
         return cls(pd.Timestamp(data["at"]), float(data["size"]), bool(data.get("settled", False)))
 
+    def in_utc(self, zone: str) -> Shift:
+        """From the wall clock of ``zone`` (where the model keeps it) to UTC (where users read it)."""
+        return replace(self, at=clock.to_utc(self.at, zone, near=self.at))
+
+    def on_wall(self, zone: str) -> Shift:
+        return replace(self, at=clock.wall_time(self.at, zone))
+
 
 def relevel(values: pd.Series, shifts: Sequence[Shift]) -> pd.Series:
     """``values`` with every point before each shift moved by that shift's size."""
@@ -69,7 +77,13 @@ def settle_points(ctx: FitContext) -> int:
 
 
 def follow(
-    values: pd.Series, known: Sequence[Shift], ctx: FitContext, lower: float, upper: float, name: str
+    values: pd.Series,
+    known: Sequence[Shift],
+    ctx: FitContext,
+    lower: float,
+    upper: float,
+    name: str,
+    zone: str = zones.UTC,
 ) -> tuple[np.ndarray, tuple[Shift, ...]]:
     """``values`` of series ``name`` with the ``known`` shifts and a new one at the end taken out, and
     the shifts that still move something in them.
@@ -80,7 +94,8 @@ def follow(
     the interval, up and then down, but no step over a whole cycle, and the shifts of that cycle are
     undone; otherwise they are settled.
 
-    ``lower`` and ``upper`` are the model's one-step interval offsets: a step inside them is noise."""
+    ``lower`` and ``upper`` are the model's one-step interval offsets: a step inside them is noise.
+    ``values`` are on the wall clock of ``zone`` (capplan.clock); the log gives UTC times."""
     index = pd.DatetimeIndex(values.index)
     known = sorted((s for s in known if index[0] < s.at <= index[-1]), key=lambda s: s.at)  # in this data
     short = ctx.short_period
@@ -95,7 +110,7 @@ def follow(
         young = young[len(group) :]
         step = _step_between(settled, ctx, start - short, start, start + short)
         if step is not None and lower <= step <= upper:
-            log.info("series %r: no level shift over the cycle from %s: undone", name, group[0].at)
+            log.info("series %r: no level shift over the cycle from %s: undone", name, _utc(group[0], zone))
             continue
         kept.extend(Shift(s.at, s.size, settled=True) for s in group)
     kept = sorted(kept, key=lambda s: s.at) + young
@@ -116,9 +131,13 @@ def follow(
         "series %r: level shift of %+.4g from %s; the history before it is moved to the new level",
         name,
         size,
-        shift.at.isoformat(),
+        _utc(shift, zone),
     )
     return y, (*kept, shift)
+
+
+def _utc(shift: Shift, zone: str) -> str:
+    return shift.in_utc(zone).at.isoformat()
 
 
 def detect(y: np.ndarray, ctx: FitContext, lower: float, upper: float) -> tuple[int, float] | None:

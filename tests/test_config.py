@@ -70,6 +70,7 @@ tags = { host = "db1" }
         ("[log]\nlevel='LOUD'\n", "log.level: 'LOUD' is not one of"),
         ("[series]\nmeasurement='cpu'\nfield='u'\n", "[series] must be written [[series]]"),
         ("[model]\nkeep_versions=0\n", "model.keep_versions: must be at least 1"),
+        ("[model]\ntimezone='CET+1'\n", "model.timezone: unknown time zone 'CET+1'; give an IANA name"),
         (
             "[[series]]\nmeasurement='cpu'\nfield='u'\n[[series]]\nmeasurement='cpu'\nfield='u'\n",
             "cpu.u is configured twice",

@@ -100,6 +100,18 @@ def test_step_sets_the_model_interval(tmp_path):
     assert times.iloc[0] > series.index[-1]
 
 
+def test_the_timezone_is_checked_and_told_by_explain(tmp_path):
+    write_csv(tmp_path / "in.csv")
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
+    bad = CliRunner().invoke(forecast_command, [*args, "--timezone", "Berlin", "--output", "o.csv"], obj=APP)
+    assert bad.exit_code == 2 and "unknown time zone 'Berlin'; give an IANA name" in bad.output
+    result = CliRunner().invoke(explain_command, [*args, "--timezone", "Europe/Berlin"])
+    assert result.exit_code == 0, result.output
+    assert "clock:          Europe/Berlin" in result.output
+    without_input = CliRunner().invoke(forecast_command, ["--timezone", "Europe/Berlin"], obj=APP)
+    assert without_input.exit_code == 2 and "--timezone only applies with --input" in without_input.output
+
+
 def test_every_command_has_help():
     for command in (forecast_command, explain_command):
         assert command.help and CliRunner().invoke(command, ["--help"]).exit_code == 0

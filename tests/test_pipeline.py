@@ -350,3 +350,25 @@ def test_a_series_spec_that_matches_nothing_is_named_in_a_warning(settings, capl
     named = [r.getMessage() for r in caplog.records if "no series with data" in r.getMessage()]
     assert any(m.startswith("[[series]] dsik used_percent:") for m in named)
     assert any(m.startswith("[[series]] cpu usage_user where {'cpu': 'cpu-total'}:") for m in named)
+
+
+def test_train_with_a_local_clock_publishes_office_hours_at_their_utc_times_after_dst(settings):
+    """model.timezone: trained the day after the autumn change on three weeks of summer time, the
+    published forecast is busy from 08:00 UTC (09:00 CET), not from 07:00 as the weeks before."""
+    settings = dataclasses.replace(
+        settings, model=dataclasses.replace(settings.model, timezone="Europe/Berlin")
+    )
+    now = pd.Timestamp("2026-10-27 00:30", tz="UTC")  # DST ended 2026-10-25 01:00 UTC
+    last = now.floor("h") - pd.Timedelta("1h")
+    index = pd.date_range(end=last, periods=21 * 24, freq="h")
+    local = index.tz_convert("Europe/Berlin")
+    busy = (local.hour >= 9) & (local.hour < 17) & (local.day_of_week < 5)
+    values = 20 + 50 * busy.astype(float) + np.random.default_rng(5).normal(0, 2, len(index))
+    _history(CPU, values, last, settings.influxdb)
+    pipeline.train_series(settings, CPU, now=now)
+    forecast = influx.read_forecast(influx.connect(settings.influxdb), settings.influxdb, CPU)
+    assert len(forecast) == 48 and (forecast.index.to_series().diff().dropna() == pd.Timedelta("1h")).all()
+    tuesday = forecast.loc["2026-10-27", "yhat"]
+    assert tuesday.index.hour[tuesday > 45].tolist() == list(range(8, 16))
+    _, metadata = ModelStore.for_series(settings, CPU).load(CPU)
+    assert metadata["timezone"] == "Europe/Berlin"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 import pandas as pd
 
-from capplan import jsonio
+from capplan import jsonio, zones
 from capplan.api import TIME_COLUMNS, parse_horizon, to_series
 from capplan.cli.common import App, pass_app, tag_filters
 from capplan.config import duration
@@ -43,8 +43,25 @@ _step = click.option(
     "--step",
     help="Model interval, e.g. 5m or 1h (default: inferred from the timestamps); coarser bridges gaps.",
 )
+
+
+def _zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return zones.check(value)
+    except DataError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+_timezone = click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    callback=_zone,
+    help="Clock the daily cycle follows, e.g. Europe/Berlin when load follows local office hours across "
+    "DST changes; input and output times stay as given (UTC).",
+)
 # Options that only mean something for a CSV; InfluxDB mode takes them from the configuration.
-_CSV_ONLY = ("time_column", "value_column", "horizon", "output", "seed", "step")
+_CSV_ONLY = ("time_column", "value_column", "horizon", "output", "seed", "step", "timezone")
 
 
 def _step_value(text: str | None) -> pd.Timedelta | None:
@@ -56,12 +73,12 @@ def _step_value(text: str | None) -> pd.Timedelta | None:
         raise click.BadParameter(f"{text!r} is not a duration like 5m or 1h", param_hint="--step") from exc
 
 
-def _fit(series: pd.Series, h: int | pd.Timedelta, seed: int, step: str | None) -> SeriesModel:
+def _fit(series: pd.Series, h: int | pd.Timedelta, seed: int, step: str | None, timezone: str) -> SeriesModel:
     """The engine is imported here, not at the top: it pulls in scipy.signal and statsmodels (about 2 s),
     which every other command (``--help``, ``alerts list``, the status table) would pay for."""
     from capplan import engine
 
-    return engine.fit(series, h, name=str(series.name), seed=seed, step=_step_value(step))
+    return engine.fit(series, h, name=str(series.name), seed=seed, step=_step_value(step), timezone=timezone)
 
 
 def _read(path: Path, time_column: str | None, value_column: str | None) -> pd.Series:
@@ -101,6 +118,7 @@ def _horizon_value(text: str) -> int | pd.Timedelta:
 )
 @_seed
 @_step
+@_timezone
 @click.option("--measurement", help="InfluxDB mode: only this measurement.")
 @click.option("--field", "field_name", help="InfluxDB mode: only this field.")
 @click.option(
@@ -116,6 +134,7 @@ def forecast_command(
     output: Path | None,
     seed: int,
     step: str | None,
+    timezone: str,
     measurement: str | None,
     field_name: str | None,
     tags: tuple[str, ...],
@@ -143,7 +162,7 @@ def forecast_command(
         )
     series = _read(input_path, time_column, value_column)
     h = _horizon_value(horizon)
-    model = _fit(series, h, seed, step)
+    model = _fit(series, h, seed, step, timezone)
     frame = model.forecast().frame
     out = frame.reset_index()
     sub_second = bool((out["time"].dt.microsecond != 0).any())
@@ -176,6 +195,7 @@ def _refresh_influx(app: App, measurement: str | None, field_name: str | None, t
 @_horizon
 @_seed
 @_step
+@_timezone
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 def explain_command(
     input_path: Path,
@@ -184,12 +204,13 @@ def explain_command(
     horizon: str,
     seed: int,
     step: str | None,
+    timezone: str,
     as_json: bool,
 ) -> None:
     """Show how a CSV series is classified, every candidate's backtest score and why the winner won."""
     series = _read(input_path, time_column, value_column)
     h = _horizon_value(horizon)
-    info = _fit(series, h, seed, step).explain()
+    info = _fit(series, h, seed, step, timezone).explain()
     if as_json:
         click.echo(jsonio.dumps(info, indent=2))
         return
@@ -197,6 +218,8 @@ def explain_command(
     click.echo(f"series:         {info['series']}")
     click.echo(f"classification: {c['kind']} (periods {c['periods']}, ACF-vs-lag r={c['pearson_r']:.3f})")
     click.echo(f"                {c['reason']}")
+    if info["timezone"] != "UTC":
+        click.echo(f"clock:          {info['timezone']} (daily cycles follow its DST changes)")
     click.echo(f"model:          {info['model']} (backtest MASE {info['validation_mase']:.3f})")
     click.echo("scores:")
     for name, score in sorted(info["scores"].items(), key=lambda kv: (kv[1] != kv[1], kv[1])):

@@ -1,0 +1,113 @@
+"""Series whose daily cycle follows a local clock: modelled on wall-clock time, forecast on UTC times."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capplan import clock, engine, zones
+from capplan.engine import SeriesModel
+from capplan.errors import DataError
+
+ZONE = "Europe/Berlin"
+AUTUMN = pd.Timestamp("2024-10-27 01:00", tz="UTC")  # 03:00 CEST -> 02:00 CET
+SPRING = pd.Timestamp("2024-03-31 01:00", tz="UTC")  # 02:00 CET -> 03:00 CEST
+FAST = ("snaive", "profile", "ensemble")
+
+
+def office(index: pd.DatetimeIndex, seed: int = 0) -> np.ndarray:
+    """Busy 9:00-17:00 Berlin time on weekdays, whatever UTC says."""
+    local = index.tz_convert(ZONE)
+    hour = local.hour + local.minute / 60
+    busy = (hour >= 9) & (hour < 17) & (local.day_of_week < 5)
+    return 20 + 50 * busy.astype(float) + np.random.default_rng(seed).normal(0, 2, len(index))
+
+
+def hourly(end: pd.Timestamp, days: int) -> pd.Series:
+    index = pd.date_range(end=end, periods=days * 24, freq="h")
+    return pd.Series(office(index), index=index, name="cpu")
+
+
+def test_the_repeated_hour_is_averaged_and_the_skipped_one_is_a_gap():
+    index = pd.date_range(AUTUMN - pd.Timedelta("2h"), periods=5, freq="h")
+    walled = clock.to_wall(pd.Series([1.0, 2.0, 3.0, 4.0, 5.0], index=index), ZONE)
+    # 23:00, 00:00 UTC are 01:00, 02:00 CEST; 01:00, 02:00, 03:00 UTC are 02:00, 03:00, 04:00 CET
+    assert list(walled.index.hour) == [1, 2, 3, 4] and list(walled) == [1.0, 2.5, 4.0, 5.0]
+    index = pd.date_range(SPRING - pd.Timedelta("1h"), periods=3, freq="h")
+    walled = clock.to_wall(pd.Series([1.0, 2.0, 3.0], index=index), ZONE)
+    assert list(walled.index.hour) == [1, 3, 4]  # no 02:00 on that night
+
+
+def test_a_wall_time_in_the_repeated_hour_maps_back_to_the_reading_it_came_from():
+    when = pd.Timestamp("2024-10-27 02:30", tz="UTC")  # wall clock, labelled UTC
+    first, second = AUTUMN - pd.Timedelta("30min"), AUTUMN + pd.Timedelta("30min")
+    assert clock.to_utc(when, ZONE, near=first) == first
+    assert clock.to_utc(when, ZONE, near=second) == second
+
+
+def test_an_unknown_zone_is_named():
+    with pytest.raises(DataError, match="unknown time zone 'Berlin'; give an IANA name"):
+        zones.check("Berlin")
+    with pytest.raises(DataError, match="unknown time zone"):
+        engine.fit(hourly(AUTUMN, 21), 24, timezone="Berlin")
+
+
+@pytest.mark.parametrize("change", [AUTUMN, SPRING], ids=["autumn", "spring"])
+def test_office_hours_keep_their_local_time_across_a_dst_change(change):
+    """Trained before the change, forecast across it: on UTC the forecast kept the old offset and
+    every workday's first and last office hour was 50 off (MAE 5.0 after the change, 1.9 here)."""
+    history = hourly(change - pd.Timedelta("3D"), 28)
+    future = pd.date_range(history.index[-1] + pd.Timedelta("1h"), periods=168, freq="h")
+    truth = office(future, seed=1)
+    errors = {}
+    for zone in ("UTC", ZONE):
+        frame = engine.fit(history, 168, timezone=zone, candidates=FAST).forecast().frame
+        assert frame.index.equals(pd.DatetimeIndex(future, name="time"))  # every UTC hour, once
+        after = frame.index >= change
+        errors[zone] = float(np.abs(truth - frame["yhat"].to_numpy())[after].mean())
+    assert errors[ZONE] < 2.5 < 4.5 < errors["UTC"], errors
+
+
+def test_history_across_the_change_gives_the_new_offset_and_it_round_trips(tmp_path: Path):
+    """Two days after the autumn change: on UTC the profiles still had the summer offset, busy from
+    8:00 to 16:00 local time (forecast 70 at 8:00 and 21 at 16:00)."""
+    history = hourly(AUTUMN + pd.Timedelta("2D"), 28)
+    model = engine.fit(history, 48, timezone=ZONE, candidates=FAST)
+    frame = model.forecast().frame
+    local = frame.index.tz_convert(ZONE)
+    weekday = local.day_of_week < 5
+    for hour, busy in ((8, False), (9, True), (16, True), (17, False)):
+        assert ((frame["yhat"][weekday & (local.hour == hour)] > 45) == busy).all(), hour
+    metadata = json.loads(json.dumps(model.save(tmp_path)))
+    assert metadata["timezone"] == ZONE and metadata["data"]["last"] == history.index[-1].isoformat()
+    loaded = SeriesModel.load(tmp_path, metadata)
+    assert loaded.timezone == ZONE
+    pd.testing.assert_frame_equal(loaded.forecast().frame, frame)
+
+
+def test_an_update_across_the_change_follows_the_local_clock():
+    """Trained the day before the change, updated on a week that ends two days after it (MAE 5.9 on
+    UTC)."""
+    history = hourly(AUTUMN - pd.Timedelta("1D"), 28)
+    model = engine.fit(history, 48, timezone=ZONE, candidates=FAST)
+    recent = hourly(AUTUMN + pd.Timedelta("2D"), 7)
+    updated = model.update(recent)
+    assert updated.last_observed == recent.index[-1]
+    frame = updated.forecast().frame
+    assert frame.index[0] == recent.index[-1] + pd.Timedelta("1h") and len(frame) == 48
+    truth = office(frame.index, seed=3)
+    assert float(np.abs(truth - frame["yhat"].to_numpy()).mean()) < 2.5
+
+
+def test_a_level_shift_is_stored_at_its_utc_time_and_read_back_on_the_wall_clock(tmp_path: Path):
+    history = hourly(pd.Timestamp("2024-07-10 12:00", tz="UTC"), 28)
+    jump = history.index[-10]
+    history[history.index >= jump] += 40
+    model = engine.fit(history, 48, timezone=ZONE, candidates=FAST)
+    metadata = json.loads(json.dumps(model.save(tmp_path)))
+    assert [pd.Timestamp(s["at"]) for s in metadata["level_shifts"]] == [jump]
+    assert SeriesModel.load(tmp_path, metadata).level_shifts == model.level_shifts
