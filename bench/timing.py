@@ -72,19 +72,26 @@ def measure(case: data.Case) -> dict[str, float | str]:
         "lstm_trio_seconds": trio.seconds,
         "update_winner": earlier.model_id,
         "update_seconds": update_seconds,
-        "lstm_update_seconds": trio_update_seconds(case.train.to_numpy(dtype=float), earlier.ctx),
+        "lstm_update_seconds": trio_update_seconds(case.train.to_numpy(dtype=float), model.ctx),
     }
 
 
-def trio_update_seconds(y: np.ndarray, ctx: FitContext) -> float:
+def trio_update_seconds(y: np.ndarray, ctx: FitContext) -> float | None:
     """Seconds of the LSTM trio's own ``update`` with the last ``UPDATE_HOURS`` of ``y``, after a fit
-    on the hours before them with the engine's periods."""
+    on the hours before them with the periods of the engine's fit on all of ``y`` (None: no period,
+    so no trio)."""
     from capplan.models.registry import build
 
+    if not ctx.periods:
+        return None
     trio = build("lstm", {}).fit(y[:-UPDATE_HOURS], ctx)
     started = time.perf_counter()
     trio.update(y, ctx)
     return time.perf_counter() - started
+
+
+def _seconds(value: float | None) -> str:
+    return "no period" if value is None else f"{value:.2f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     lines += [
         f"| {r['series']} | {r['points']} | {r['winner']} | {r['fit_seconds']:.2f} "
         f"| {r['lstm_trio_seconds']:.2f} | {r['update_seconds']:.2f} | {r['update_winner']} "
-        f"| {r['lstm_update_seconds']:.2f} |"
+        f"| {_seconds(r['lstm_update_seconds'])} |"
         for r in rows
     ]
     args.output.write_text("\n".join(lines) + "\n")
