@@ -123,9 +123,15 @@ def series_of(argv: list[str], alert: dict[str, Any]) -> SeriesKey:
 
 
 def known(settings: Settings, key: SeriesKey) -> bool:
+    """Whether ``key`` has a stored model; StoreError if its current version cannot be read (older
+    ones may be damaged: they are not what a retrain starts from)."""
     from capplan.store import ModelStore
 
-    return bool(ModelStore.for_series(settings, key).versions(key))
+    store = ModelStore.for_series(settings, key)
+    if not store.stored(key):
+        return False
+    store.load(key)
+    return True
 
 
 def try_lock(path: Path) -> int | None:

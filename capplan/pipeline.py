@@ -216,14 +216,16 @@ def refresh_forecast(
     settings: Settings, key: SeriesKey, *, client=None, now: pd.Timestamp | None = None
 ) -> int:
     """Carry the stored model forward to the newest data and rewrite the forecast; the stored model
-    itself is not changed (that is ``retrain``'s job)."""
+    itself is not changed (that is ``retrain``'s job). Under the series' lock: a retrain saving a new
+    version meanwhile would otherwise have its forecast overwritten by the older version's."""
     client = client or influx.connect(settings.influxdb)
-    model, _ = load_model(settings, key)
-    recent = _recent(settings, client, key, now)
-    current = model.update(recent)
-    result = current.forecast()
-    capacity = capacity_of(settings, key, current.last_observed, result.frame)
-    return _publish(settings, client, key, result.frame, current.model_name, capacity)
+    with ModelStore.for_series(settings, key).lock(key, stored=True):
+        model, _ = load_model(settings, key)
+        recent = _recent(settings, client, key, now)
+        current = model.update(recent)
+        result = current.forecast()
+        capacity = capacity_of(settings, key, current.last_observed, result.frame)
+        return _publish(settings, client, key, result.frame, current.model_name, capacity)
 
 
 def _within_forecast(model: SeriesModel, when: pd.Timestamp, value: float) -> bool:
@@ -255,7 +257,7 @@ def retrain(
     unseen bucket there is nothing to hold out and the update is saved.
     """
     store = ModelStore.for_series(settings, key)
-    with store.lock(key):  # load -> compare -> save as one step: a concurrent train waits
+    with store.lock(key, stored=True):  # load -> compare -> save as one step: a concurrent train waits
         return _retrain_locked(settings, key, store, client or influx.connect(settings.influxdb), now)
 
 
@@ -373,7 +375,7 @@ def for_each(
     for key in keys:
         try:
             report.results.append(action(key))
-        except CapplanError as exc:
+        except (CapplanError, OSError) as exc:  # one series' full disk or bad file stops no other
             log.error("%s: %s", key, exc)
             report.failures[key] = str(exc)
         if progress:

@@ -39,6 +39,7 @@ from typing import Any
 from capplan import __version__, jsonio
 from capplan.config import Settings
 from capplan.errors import StoreError
+from capplan.files import fsync_dir, write_atomic
 from capplan.serieskey import SeriesKey
 
 log = logging.getLogger(__name__)
@@ -59,36 +60,13 @@ def _slug(text: str) -> str:
     return _UNSAFE.sub("_", text).lstrip(".")[:_PART_MAX] or "_"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(path: Path) -> None:
     for item in path.rglob("*"):
         if item.is_file():
             with item.open("rb") as handle:
                 os.fsync(handle.fileno())
     for item in [path, *(p for p in path.rglob("*") if p.is_dir())]:
-        _fsync_dir(item)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+        fsync_dir(item)
 
 
 def _metadata(version_dir: Path) -> dict[str, Any]:
@@ -104,6 +82,10 @@ def _metadata(version_dir: Path) -> dict[str, Any]:
         ) from None
 
 
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
 def _made_by(metadata: dict[str, Any]) -> str:
     """ "train" or "retrain"; versions saved before ``made_by`` existed were all full trains."""
     return str(metadata.get("made_by", "train"))
@@ -116,6 +98,7 @@ class VersionInfo:
     path: Path
     current: bool
     made_by: str = "train"
+    problem: str = ""  # why its metadata cannot be read (the version is listed so it can be replaced)
 
 
 @dataclass(frozen=True)
@@ -170,9 +153,13 @@ class ModelStore:
         return self.root / f"{readable}-{digest}"
 
     @contextlib.contextmanager
-    def lock(self, key: SeriesKey, *, timeout: float | None = None) -> Iterator[None]:
-        """Exclusive per-series lock across processes (flock). ``timeout=None`` waits; ``0`` fails at once."""
+    def lock(self, key: SeriesKey, *, timeout: float | None = None, stored: bool = False) -> Iterator[None]:
+        """Exclusive per-series lock across processes (flock). ``timeout=None`` waits; ``0`` fails at once.
+        ``stored``: only for a series with a stored model (StoreError otherwise), so a mistyped key in a
+        retrain leaves no empty directory behind."""
         directory = self.series_dir(key)
+        if stored and not self.stored(key):
+            raise self._missing(key)
         if _held.counts.get(directory):
             _held.counts[directory] += 1
             try:
@@ -231,7 +218,17 @@ class ModelStore:
         """Store a new version written by ``write(tmpdir) -> model metadata``; returns its number.
         ``made_by`` is "train" for a full fit, "retrain" for an incremental one (see pruning).
 
-        If ``write`` raises, nothing visible changes and the exception propagates."""
+        If ``write`` raises, nothing visible changes and the exception propagates; a file-system error
+        (a full disk, a read-only mount) becomes a StoreError naming the directory."""
+        try:
+            return self._save(key, write, made_by)
+        except OSError as exc:
+            raise StoreError(
+                f"{key}: cannot write a model version in {self.series_dir(key)} ({_reason(exc)}); the "
+                "current version is unchanged: free space or fix the permissions, then train again"
+            ) from exc
+
+    def _save(self, key: SeriesKey, write: Callable[[Path], dict[str, Any]], made_by: str) -> int:
         with self.lock(key):
             directory = self.series_dir(key)
             for stale in directory.glob(".tmp-*"):
@@ -255,11 +252,11 @@ class ModelStore:
                 _fsync_tree(tmp)
                 target = directory / f"v{version}"
                 os.rename(tmp, target)
-                _fsync_dir(directory)
+                fsync_dir(directory)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-            _write_atomic(directory / CURRENT, f"v{version}\n")
+            write_atomic(directory / CURRENT, f"v{version}\n")
             self._prune(directory, version)
             return version
 
@@ -289,7 +286,7 @@ class ModelStore:
         directory = self.series_dir(key)
         versions = self._versions(directory)
         if not versions:
-            raise StoreError(f"no model for {key} in {self.root}; run `capplan train` first")
+            raise self._missing(key)
         if version is None:
             version = self._current(directory)
             if version not in versions:  # no pointer yet (first save killed before the swap)
@@ -299,13 +296,27 @@ class ModelStore:
         path = directory / f"v{version}"
         return path, _metadata(path)
 
+    def _missing(self, key: SeriesKey) -> StoreError:
+        return StoreError(f"no model for {key} in {self.root}; run `capplan train` first")
+
+    def stored(self, key: SeriesKey) -> bool:
+        """Whether any version of ``key`` is stored, readable or not (a damaged one is still rolled back
+        from, or replaced by a train)."""
+        return bool(self._versions(self.series_dir(key)))
+
     def versions(self, key: SeriesKey) -> list[VersionInfo]:
+        """Every stored version; one whose metadata was damaged after it was written is listed with
+        its problem, so the others can still be shown and rolled back to."""
         directory = self.series_dir(key)
         current = self._current(directory)
         out = []
         for number in self._versions(directory):
             path = directory / f"v{number}"
-            metadata = _metadata(path)
+            try:
+                metadata = _metadata(path)
+            except StoreError as exc:
+                out.append(VersionInfo(number, "", path, number == current, "", problem=str(exc)))
+                continue
             info = VersionInfo(
                 number, metadata.get("created", ""), path, number == current, _made_by(metadata)
             )
@@ -315,10 +326,15 @@ class ModelStore:
     def save_capacity(self, key: SeriesKey, answer: dict[str, Any] | None) -> None:
         """Record the published forecast's capacity answer (None: no threshold, any old one goes)."""
         path = self.series_dir(key) / CAPACITY
-        if answer is None:
-            path.unlink(missing_ok=True)
-        elif path.parent.is_dir():
-            _write_atomic(path, jsonio.dumps(answer))
+        try:
+            if answer is None:
+                path.unlink(missing_ok=True)
+            elif path.parent.is_dir():
+                write_atomic(path, jsonio.dumps(answer))
+        except OSError as exc:
+            raise StoreError(
+                f"{key}: cannot record the published capacity in {path} ({_reason(exc)})"
+            ) from exc
 
     def published_capacity(self, key: SeriesKey) -> dict[str, Any] | None:
         """The answer ``save_capacity`` recorded, or None (never published, or unreadable: status then
@@ -338,7 +354,7 @@ class ModelStore:
                 raise StoreError(
                     f"{key}: no version {version} to roll back to; stored versions are {versions}"
                 )
-            _write_atomic(directory / CURRENT, f"v{version}\n")
+            write_atomic(directory / CURRENT, f"v{version}\n")
 
     def list(self) -> list[StoredSeries]:
         out = []

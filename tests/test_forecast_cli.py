@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from capplan.cli.common import App
 from capplan.cli.forecast import explain_command, forecast_command
 from capplan.config import Settings
-from capplan.errors import DataError
+from capplan.errors import CapplanError, DataError
 
 APP = App(Settings())
 
@@ -79,6 +79,32 @@ def test_missing_output_directory_is_refused_before_fitting(tmp_path):
         forecast_command, [*args, "--output", str(tmp_path / "no" / "o.csv")], obj=APP
     )
     assert result.exit_code == 2 and "does not exist; create it first" in result.output
+
+
+def test_a_failed_write_leaves_the_previous_output_whole(tmp_path, monkeypatch):
+    """Written in place, a full disk cut a complete forecast file off at 4096 bytes."""
+    write_csv(tmp_path / "in.csv")
+    out = tmp_path / "out.csv"
+    out.write_text("time,yhat,yhat_lower,yhat_upper\n2024-01-01T00:00:00Z,1,0,2\n")
+    before = out.read_text()
+
+    def disk_full(handle):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("capplan.files.os.fsync", disk_full)
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
+    result = CliRunner().invoke(forecast_command, [*args, "--horizon", "24", "--output", str(out)], obj=APP)
+    assert isinstance(result.exception, CapplanError)  # the main group prints it as one line, exit 1
+    assert f"cannot write {out}: No space left on device; the file was not changed" in str(result.exception)
+    assert out.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
+
+
+def test_the_input_is_not_overwritten_by_its_forecast(tmp_path):
+    write_csv(tmp_path / "in.csv")
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
+    result = CliRunner().invoke(forecast_command, [*args, "--output", str(tmp_path / "in.csv")], obj=APP)
+    assert result.exit_code == 2 and "is the input; write the forecast to another file" in result.output
+    assert len(pd.read_csv(tmp_path / "in.csv")) == 600
 
 
 def test_csv_options_without_input_are_refused():

@@ -293,6 +293,19 @@ def test_damaged_store_is_logged_and_exits_with_its_code(project):
     assert worker_pids(project) == []
 
 
+def test_a_damaged_older_version_does_not_stop_the_retrain(project, monkeypatch):
+    """Only the current version is what a retrain starts from; reading every version's metadata made
+    one damaged old version refuse every alert of the series."""
+    ModelStore(project / "models").save(KEY, lambda d: {"model": "naive"})
+    [old] = (project / "models").glob("*/v1/metadata.json")
+    old.write_text("{broken")
+    spawned: list[SeriesKey] = []
+    monkeypatch.setattr(hook, "spawn_worker", lambda settings, key, fd: spawned.append(key) or 4242)
+    settings = Settings(model=ModelSettings(store=str(project / "models")))
+    assert hook.handle(["series", str(KEY)], io.StringIO(alert()), settings) == 0
+    assert spawned == [KEY]
+
+
 def test_an_alert_already_retrained_for_is_not_retrained_again(project, monkeypatch):
     """A burst can outlast a quick retrain: once the lock is free again, an alert no newer than the one
     handed off starts nothing; a newer drift (a later bucket) does."""

@@ -223,8 +223,23 @@ def test_retrain_that_validates_worse_keeps_the_previous_model_and_forecast(sett
 
 
 def test_retrain_unknown_series_is_a_store_error(settings):
-    with pytest.raises(StoreError, match="run `capplan train` first"):
-        pipeline.retrain(settings, SeriesKey.of("cpu", "usage_user", {"host": "ghost"}), now=NOW)
+    ghost = SeriesKey.of("cpu", "usage_user", {"host": "ghost"})
+    for run in (pipeline.retrain, pipeline.refresh_forecast):
+        with pytest.raises(StoreError, match="run `capplan train` first"):
+            run(settings, ghost, now=NOW)
+    assert not list(Path(settings.model.store).glob("*"))  # a mistyped key leaves no directory behind
+
+
+def test_a_file_system_error_in_one_series_does_not_stop_the_others():
+    """A read-only store file used to end a whole `capplan forecast` run after its first series."""
+
+    def action(key: SeriesKey) -> str:
+        if key == CPU:
+            raise OSError(30, "Read-only file system", "/models/cpu/capacity.json")
+        return str(key)
+
+    report = pipeline.for_each([CPU, DISK], action)
+    assert report.results == [str(DISK)] and "Read-only file system" in report.failures[CPU]
 
 
 def test_influxdb_down_keeps_model_and_forecast(tmp_path):

@@ -247,10 +247,37 @@ def test_damaged_metadata_is_a_store_error(tmp_path):
     store.save(KEY, _writer("one"))
     path, _ = store.load(KEY)
     (path / "metadata.json").write_text("{not json")
-    for call in (lambda: store.load(KEY), lambda: store.versions(KEY)):
-        with pytest.raises(StoreError, match=r"v1 is unreadable .* roll back with `capplan models rollback`"):
-            call()
+    with pytest.raises(StoreError, match=r"v1 is unreadable .* roll back with `capplan models rollback`"):
+        store.load(KEY)
     assert store.list() == []  # no version names the series: logged with its directory, not listed
+
+
+def test_a_damaged_old_version_leaves_the_others_usable_and_can_be_rolled_away_from(tmp_path):
+    """Reading every version's metadata used to raise on the damaged one, and the CLI's series lookup,
+    ``models show``, rollback and the exec hook all failed with it."""
+    store = ModelStore(tmp_path)
+    for payload in ("one", "two", "three"):
+        store.save(KEY, _writer(payload))
+    (tmp_path / store.series_dir(KEY).name / "v1" / "metadata.json").write_text("{not json")
+    assert store.stored(KEY)
+    infos = store.versions(KEY)
+    assert [(v.version, bool(v.problem)) for v in infos] == [(1, True), (2, False), (3, False)]
+    assert "v1 is unreadable" in infos[0].problem and infos[2].current
+    store.rollback(KEY, 2)
+    assert store.load(KEY)[1]["payload"] == "two"
+
+
+def test_a_version_that_cannot_be_written_is_a_store_error_naming_the_directory(tmp_path):
+    store = ModelStore(tmp_path)
+    store.save(KEY, _writer("one"))
+
+    def disk_full(directory: Path) -> dict:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(StoreError, match=r"cannot write a model version in .*\(No space left on device\)"):
+        store.save(KEY, disk_full)
+    assert store.load(KEY)[1]["payload"] == "one"
+    assert [v.version for v in store.versions(KEY)] == [1]
 
 
 def test_the_published_capacity_answer_lives_beside_the_versions(tmp_path):

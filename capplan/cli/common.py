@@ -48,7 +48,7 @@ def stored_matches(settings: Settings, key: SeriesKey) -> list[SeriesKey]:
     include all of ``key``'s."""
     from capplan.store import ModelStore
 
-    if ModelStore.for_series(settings, key).versions(key):
+    if ModelStore.for_series(settings, key).stored(key):
         return [key]
     wanted = key.tag_dict.items()
     return [

@@ -13,6 +13,7 @@ from capplan.api import TIME_COLUMNS, parse_horizon, to_series
 from capplan.cli.common import App, pass_app, tag_filters
 from capplan.config import duration
 from capplan.errors import CapplanError, ConfigError, DataError, first_line
+from capplan.files import write_atomic
 
 if TYPE_CHECKING:
     from capplan.engine import SeriesModel
@@ -160,6 +161,10 @@ def forecast_command(
         raise click.BadParameter(
             f"directory {output.parent} does not exist; create it first", param_hint="--output"
         )
+    if output.resolve() == input_path.resolve():
+        raise click.BadParameter(
+            f"{output} is the input; write the forecast to another file", param_hint="--output"
+        )
     series = _read(input_path, time_column, value_column)
     h = _horizon_value(horizon)
     model = _fit(series, h, seed, step, timezone)
@@ -167,7 +172,10 @@ def forecast_command(
     out = frame.reset_index()
     sub_second = bool((out["time"].dt.microsecond != 0).any())
     out["time"] = out["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if sub_second else "%Y-%m-%dT%H:%M:%SZ")
-    out.to_csv(output, index=False)
+    try:  # whole or not at all: a full disk must not leave a cut-off file where a good one was
+        write_atomic(output, out.to_csv(index=False))
+    except OSError as exc:
+        raise CapplanError(f"cannot write {output}: {exc.strerror or exc}; the file was not changed") from exc
     click.echo(
         f"{series.name}: {model.model_name} (backtest MASE {model.validation_mase:.3f}, "
         f"{model.classification.kind}, periods {list(model.classification.periods)}); "

@@ -51,7 +51,10 @@ def show(app: App, series, version: int | None) -> None:
     """Metadata of a series' model (JSON): classification, candidates' scores, interval, versions."""
     store = ModelStore.for_series(app.settings, series)
     path, metadata = store.load(series, version)
-    versions = [{"version": v.version, "made_by": v.made_by} for v in store.versions(series)]
+    versions = [
+        {"version": v.version, "made_by": v.made_by} | ({"problem": v.problem} if v.problem else {})
+        for v in store.versions(series)
+    ]
     click.echo(jsonio.dumps({"directory": str(path), **metadata, "stored_versions": versions}, indent=2))
 
 
