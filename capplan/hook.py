@@ -41,6 +41,9 @@ log = logging.getLogger("capplan.hook")
 LEVELS = frozenset({"OK", "INFO", "WARNING", "CRITICAL"})
 EXIT_USAGE = 2
 EXIT_MALFORMED = 3
+# Kapacitor stamps an alert with its data's time, never later than now: a later one is hand-made or
+# from a clock that jumped, and recorded as the newest alert it would make every real one look old.
+FUTURE_TOLERANCE_SECONDS = 600
 _RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 SLOT_POLL_SECONDS = 1.0
 USAGE = "usage: capplan-retrain series <series key> | capplan-retrain group <measurement> <field>"
@@ -56,14 +59,22 @@ def lock_path(settings: Settings, key: SeriesKey) -> Path:
     return Path(settings.model.store) / ".retrain-locks" / f"{digest}.lock"
 
 
-def _setup_logging(settings: Settings) -> None:
+def _setup_logging(settings: Settings, *, stderr: bool = False) -> None:
+    """Everything to the retrain log; with ``stderr`` (the hook, not its worker, whose stderr is that
+    log) errors also to stderr, which Kapacitor logs when the program exits non-zero."""
     path = log_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setFormatter(
         logging.Formatter(f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s")
     )
-    logging.basicConfig(level=settings.log.level.upper(), handlers=[handler], force=True)
+    handlers: list[logging.Handler] = [handler]
+    if stderr:
+        errors = logging.StreamHandler(sys.stderr)
+        errors.setLevel(logging.ERROR)
+        errors.setFormatter(logging.Formatter("capplan-retrain: %(message)s"))
+        handlers.append(errors)
+    logging.basicConfig(level=settings.log.level.upper(), handlers=handlers, force=True)
 
 
 def alert_time_ns(text: Any) -> int:
@@ -89,7 +100,12 @@ def parse_alert(text: str) -> dict[str, Any]:
         raise DataError("alert on stdin is not a JSON object")
     if alert.get("level") not in LEVELS:
         raise DataError(f"alert level {alert.get('level')!r} is not one of {', '.join(sorted(LEVELS))}")
-    alert_time_ns(alert.get("time"))
+    ahead = (alert_time_ns(alert.get("time")) - time.time_ns()) / 1e9
+    if ahead > FUTURE_TOLERANCE_SECONDS:
+        raise DataError(
+            f"alert time {alert['time']} is {ahead / 3600:.1f} h in the future: not the time of a Kapacitor "
+            "alert's data (check the clock, or send test alerts with a past time)"
+        )
     series = (alert.get("data") or {}).get("series") if isinstance(alert.get("data"), dict) else None
     if not isinstance(series, list) or not series or not isinstance(series[0], dict):
         raise DataError("alert has no data.series[0]")
@@ -277,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(work(int(argv[1]), argv[2]))
     try:
         settings = load_settings()
-        _setup_logging(settings)
+        _setup_logging(settings, stderr=True)
     except (CapplanError, OSError) as exc:
         logging.basicConfig(stream=sys.stderr)  # Kapacitor logs the stderr of a failed exec
         log.error("capplan-retrain: %s", exc)

@@ -111,6 +111,8 @@ def wait_for_log(project: Path, pattern: str, timeout: float = 60.0) -> re.Match
         json.dumps({"level": "CRITICAL", "data": {"series": [{"tags": {}}]}}),
         json.dumps({"level": "CRITICAL", "time": T0, "data": {}}),
         json.dumps({"level": "CRITICAL", "time": T0, "data": {"series": [{"tags": {"host": 1}}]}}),
+        # recorded as the newest alert, it made every real one look old: no retrain until 2099
+        alert(when="2099-01-01T00:00:00Z"),
     ],
 )
 def test_malformed_alert_is_logged_and_refused(project, stdin):
@@ -118,6 +120,8 @@ def test_malformed_alert_is_logged_and_refused(project, stdin):
     assert done.returncode == hook.EXIT_MALFORMED
     assert "rejected alert" in log_text(project)
     assert worker_pids(project) == []
+    # Kapacitor logs a failed program's stderr, not the retrain log
+    assert done.stderr.startswith("capplan-retrain: rejected alert") and len(done.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize(
