@@ -7,8 +7,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from capplan import influx
-from capplan.config import Settings
+from capplan.config import Settings, duration
 from capplan.errors import CapplanError
 from capplan.kapacitor import KapacitorClient
 
@@ -37,29 +39,27 @@ def offline_checks(settings: Settings) -> list[Check]:
         checks.append(Check("model store", True, f"{store.resolve()} writable"))
     else:
         checks.append(Check("model store", False, f"{store.resolve()} not writable; set model.store"))
+    checks.append(wrapper_check(settings))
+    return checks
+
+
+def wrapper_check(settings: Settings) -> Check:
+    """The program Kapacitor's alerts exec, as seen from this machine."""
     wrapper = settings.kapacitor.exec_wrapper
     if not wrapper:
-        checks.append(
-            Check(
-                "exec wrapper",
-                False,
-                "not set, so `capplan alerts render|define` refuse and nothing retrains on drift; run "
-                "venv-bootstrap/bootstrap.sh and set kapacitor.exec_wrapper to the path it prints",
-            )
+        return Check(
+            "exec wrapper",
+            False,
+            "not set, so `capplan alerts render|define` refuse and nothing retrains on drift; run "
+            "venv-bootstrap/bootstrap.sh and set kapacitor.exec_wrapper to the path it prints",
         )
-    elif not Path(wrapper).is_absolute():
-        checks.append(
-            Check("exec wrapper", False, f"{wrapper} is not absolute; Kapacitor execs without a shell")
+    if not Path(wrapper).is_absolute():
+        return Check("exec wrapper", False, f"{wrapper} is not absolute; Kapacitor execs without a shell")
+    if not os.access(wrapper, os.X_OK):
+        return Check(
+            "exec wrapper", False, f"{wrapper} missing or not executable; run venv-bootstrap/bootstrap.sh"
         )
-    elif not os.access(wrapper, os.X_OK):
-        checks.append(
-            Check(
-                "exec wrapper", False, f"{wrapper} missing or not executable; run venv-bootstrap/bootstrap.sh"
-            )
-        )
-    else:
-        checks.append(Check("exec wrapper", True, wrapper))
-    return checks
+    return Check("exec wrapper", True, wrapper)
 
 
 def server_checks(settings: Settings) -> list[Check]:
@@ -71,6 +71,7 @@ def server_checks(settings: Settings) -> list[Check]:
         names = influx.database_names(client, settings.influxdb)
         if settings.influxdb.database in names:
             checks.append(Check("influxdb database", True, settings.influxdb.database))
+            checks += _series_checks(client, settings)
         else:
             checks.append(
                 Check(
@@ -87,4 +88,27 @@ def server_checks(settings: Settings) -> list[Check]:
         checks.append(Check("kapacitor", True, f"{settings.kapacitor.url} version {version}"))
     except CapplanError as exc:
         checks.append(Check("kapacitor", False, str(exc)))
+    return checks
+
+
+def _series_checks(client, settings: Settings) -> list[Check]:
+    """Each [[series]] finds data: a typo in a name otherwise only shows as a warning at train time."""
+    lookback = pd.Timedelta(duration(settings.model.history))
+    checks = []
+    for spec in settings.series:
+        name = f"[[series]] {spec.measurement} {spec.field}"
+        found = influx.discover_series(client, settings.influxdb, spec, lookback=lookback)
+        if found:
+            checks.append(
+                Check(name, True, f"{len(found)} series with data in the last {settings.model.history}")
+            )
+        else:
+            checks.append(
+                Check(
+                    name,
+                    False,
+                    f"no series with data in the last {settings.model.history}; check the names with SHOW "
+                    f"MEASUREMENTS and SHOW FIELD KEYS FROM {spec.measurement}",
+                )
+            )
     return checks

@@ -105,11 +105,21 @@ def _run(
         raise _error(exc, settings, "a query") from None
 
 
-def default_retention_policy(client: InfluxDBClient, settings: InfluxSettings) -> str:
-    """The database's default retention policy, which an empty ``influxdb.retention_policy`` reads and
-    writes, so Kapacitor tasks can name it (they cannot say "the default")."""
+def retention_policy(client: InfluxDBClient, settings: InfluxSettings) -> str:
+    """``influxdb.retention_policy`` if the database has it, else (when empty) the database's default,
+    which train reads and writes, so Kapacitor tasks can name it (they cannot say "the default"). A task
+    naming a policy that does not exist is accepted by Kapacitor and alerts on nothing."""
     result = _run(client, settings, f"SHOW RETENTION POLICIES ON {q.ident(settings.database)}")
-    names = [row["name"] for row in result.get_points() if row.get("default")]
+    rows = list(result.get_points())
+    if settings.retention_policy:
+        if any(row["name"] == settings.retention_policy for row in rows):
+            return settings.retention_policy
+        have = ", ".join(str(row["name"]) for row in rows) or "none"
+        raise InfluxError(
+            f"InfluxDB at {settings.url}: database {settings.database!r} has no retention policy "
+            f"{settings.retention_policy!r} (have: {have}); set influxdb.retention_policy"
+        )
+    names = [row["name"] for row in rows if row.get("default")]
     if not names:
         raise InfluxError(
             f"InfluxDB at {settings.url}: database {settings.database!r} has no default retention policy; "

@@ -68,6 +68,28 @@ class FleetReport:
 
     results: list[Any] = field(default_factory=list)
     failures: dict[SeriesKey, str] = field(default_factory=dict)
+    unmatched: list[str] = field(default_factory=list)  # [[series]] that found no series (a typo?)
+
+    def raise_if_incomplete(self) -> None:
+        """After the others ran: failed series or a [[series]] that matched nothing exit non-zero, so
+        a cron job notices (a typo in a name used to pass with a warning and exit 0)."""
+        problems = []
+        if self.failures:
+            reasons = "; ".join(f"{key}: {why}" for key, why in self.failures.items())
+            problems.append(f"{len(self.failures)} series failed ({reasons})")
+        if self.unmatched:
+            problems.append(
+                f"{', '.join(self.unmatched)} matched no series with recent data (check the names with "
+                "SHOW MEASUREMENTS and SHOW FIELD KEYS)"
+            )
+        if problems:
+            raise CapplanError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Discovery:
+    keys: list[SeriesKey]
+    unmatched: list[str]  # "[[series]] <measurement> <field>" of the specs that found nothing
 
 
 def _step(settings: Settings) -> pd.Timedelta:
@@ -335,19 +357,21 @@ def discover(
     measurement: str | None = None,
     field_name: str | None = None,
     where: dict[str, str] | None = None,
-) -> list[SeriesKey]:
+) -> Discovery:
     """Every series of the configured specs with data within ``model.history`` of now, narrowed by the
-    CLI filters; none is an error saying where capplan looked."""
+    CLI filters, and the specs that found none; none at all is an error saying where capplan looked."""
     if not settings.series:
         raise ConfigError("no [[series]] in the configuration: add one (measurement, field) to capplan.toml")
     client = client or influx.connect(settings.influxdb)
     keys: list[SeriesKey] = []
+    unmatched: list[str] = []
     for spec in settings.series:
         if (measurement and spec.measurement != measurement) or (field_name and spec.field != field_name):
             continue
         lookback = pd.Timedelta(duration(settings.model.history))
         found = influx.discover_series(client, settings.influxdb, spec, lookback=lookback)
         if not found:  # a typo in a measurement or field name would otherwise pass without a word
+            unmatched.append(f"[[series]] {spec.measurement} {spec.field}")
             log.warning(
                 "[[series]] %s %s%s: no series with data in the last %s; check the names with SHOW "
                 "MEASUREMENTS and SHOW FIELD KEYS FROM %s",
@@ -363,15 +387,16 @@ def discover(
             f"no series matched in the last {settings.model.history} (model.history counts back from now): "
             "check [[series]], the filters and that recent data exists in InfluxDB"
         )
-    return keys
+    return Discovery(keys, unmatched)
 
 
 def for_each(
     keys: Iterable[SeriesKey],
     action: Callable[[SeriesKey], Any],
     progress: Callable[[SeriesKey], None] | None = None,
+    unmatched: Iterable[str] = (),
 ) -> FleetReport:
-    report = FleetReport()
+    report = FleetReport(unmatched=list(unmatched))
     for key in keys:
         try:
             report.results.append(action(key))

@@ -17,7 +17,7 @@ from capplan import alerts, influx
 from capplan.cli.alerts import alerts_group
 from capplan.cli.common import App
 from capplan.config import KapacitorSettings, ModelSettings, SeriesSpec, Settings
-from capplan.errors import ConfigError, KapacitorError
+from capplan.errors import ConfigError, InfluxError, KapacitorError
 from capplan.kapacitor import KapacitorClient
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
@@ -372,3 +372,26 @@ def test_tasks_name_the_databases_default_retention_policy(tmp_path, influx_sett
     assert result.exit_code == 0, result.output
     assert f"(dbrp {influx_settings.database}.rp30)" in result.output and '"rp30"' in result.output
     assert "autogen" not in result.output
+
+
+def test_define_refuses_a_retention_policy_the_database_lacks_and_warns_of_a_missing_wrapper(
+    tmp_path, influx_settings, kapacitor_settings, client, cleanup
+):
+    """Both used to exit 0: with a policy that does not exist the tasks query nothing and never alert,
+    and with no wrapper they alert to Slack but never retrain."""
+    ModelStore(tmp_path / "models").save(SeriesKey.of("cpu", "usage_user", {"host": "a"}), lambda d: {})
+    settings = dataclasses.replace(
+        settings_for(influx_settings, kapacitor_settings, "/no/such/wrapper"),
+        model=ModelSettings(interval="5s", store=str(tmp_path / "models")),
+    )
+    typo = dataclasses.replace(
+        settings, influxdb=dataclasses.replace(influx_settings, retention_policy="autogne")
+    )
+    refused = CliRunner().invoke(alerts_group, ["define"], obj=App(typo))
+    assert isinstance(refused.exception, InfluxError)
+    assert "has no retention policy 'autogne' (have: autogen)" in str(refused.exception)
+    assert client.list_tasks(f"{settings.kapacitor.task_prefix}*") == []
+    defined = CliRunner().invoke(alerts_group, ["define"], obj=App(settings))
+    assert defined.exit_code == 0, defined.output
+    assert "warning: exec wrapper /no/such/wrapper missing or not executable" in defined.stderr
+    cleanup.extend(line.split()[-1] for line in defined.stdout.splitlines() if line.startswith("created"))

@@ -120,3 +120,33 @@ def test_doctor_names_missing_database_and_fails(influx_settings, kapacitor_url)
     )
     assert result.exit_code == 1
     assert "database 'no_such_db' not found" in result.output
+
+
+def test_doctor_names_a_series_spec_that_finds_no_data(influx_settings, kapacitor_url, tmp_path):
+    """A typo in a measurement name trained nothing for it, said so in one warning, and exited 0."""
+    from capplan import influx
+
+    influx.write_points(
+        influx.connect(influx_settings),
+        influx_settings,
+        [
+            {
+                "measurement": "cpu",
+                "tags": {"host": "a"},
+                "fields": {"usage_user": 1.0},
+                "time": time.time_ns(),
+            }
+        ],
+    )
+    config = tmp_path / "capplan.toml"
+    config.write_text(
+        "[[series]]\nmeasurement = 'cpu'\nfield = 'usage_user'\n"
+        "[[series]]\nmeasurement = 'cpuu'\nfield = 'usage_user'\n"
+    )
+    flags = ["--influx-url", influx_settings.url, "--database", influx_settings.database]
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), *flags, "--kapacitor-url", kapacitor_url, "doctor"]
+    )
+    assert result.exit_code == 1
+    assert "[[series]] cpu usage_user: 1 series with data in the last 28d" in result.output
+    assert "[[series]] cpuu usage_user: no series with data in the last 28d" in result.output

@@ -13,7 +13,7 @@ import pytest
 
 from capplan import influx, pipeline
 from capplan.config import ModelSettings, SeriesSpec, Settings, Threshold
-from capplan.errors import DataError, InfluxError, StoreError
+from capplan.errors import CapplanError, DataError, InfluxError, StoreError
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
 from tests import servers
@@ -70,7 +70,7 @@ def test_train_discovers_fits_saves_and_writes_forecast_and_capacity(settings):
     _history(DISK, _disk_values(21 * 24, rng), last, settings.influxdb)
     _history(CPU, _cpu_values(21 * 24, rng), last, settings.influxdb)
 
-    keys = pipeline.discover(settings)
+    keys = pipeline.discover(settings).keys
     assert sorted(keys) == sorted([CPU, DISK])
     report = pipeline.for_each(keys, lambda k: pipeline.train_series(settings, k, now=NOW))
     assert not report.failures
@@ -361,7 +361,14 @@ def test_a_series_spec_that_matches_nothing_is_named_in_a_warning(settings, capl
     _history(DISK, _disk_values(3 * 24, rng), NOW.floor("h") - pd.Timedelta("1h"), settings.influxdb)
     typo = dataclasses.replace(settings, series=(*settings.series, SeriesSpec("dsik", "used_percent")))
     with caplog.at_level("WARNING", logger="capplan.pipeline"):
-        assert pipeline.discover(typo) == [DISK]
+        found = pipeline.discover(typo)
+    assert found.keys == [DISK]
+    assert found.unmatched == ["[[series]] cpu usage_user", "[[series]] dsik used_percent"]
+    report = pipeline.for_each(found.keys, str, unmatched=found.unmatched)
+    with pytest.raises(
+        CapplanError, match=r"\[\[series\]\] cpu usage_user, \[\[series\]\] dsik used_percent matched no"
+    ):
+        report.raise_if_incomplete()  # after the others ran: exit non-zero, so cron notices
     named = [r.getMessage() for r in caplog.records if "no series with data" in r.getMessage()]
     assert any(m.startswith("[[series]] dsik used_percent:") for m in named)
     assert any(m.startswith("[[series]] cpu usage_user where {'cpu': 'cpu-total'}:") for m in named)

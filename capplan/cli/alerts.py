@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import click
 
-from capplan import alerts, influx, jsonio
+from capplan import alerts, doctor, influx, jsonio
 from capplan.cli.common import App, emit_table, pass_app, tag_filters
 from capplan.kapacitor import KapacitorClient
 from capplan.store import ModelStore
@@ -41,11 +41,11 @@ def _render(
     to the renderer so the exact-tag-set filters know all of its tag keys."""
     where = tag_filters(tags)
     settings = app.settings
-    if not settings.influxdb.retention_policy:  # tasks must name the RP that train read and wrote
-        rp = influx.default_retention_policy(influx.connect(settings.influxdb), settings.influxdb)
-        settings = dataclasses.replace(
-            settings, influxdb=dataclasses.replace(settings.influxdb, retention_policy=rp)
-        )
+    # Tasks must name the RP that train read and wrote, and one that exists.
+    rp = influx.retention_policy(influx.connect(settings.influxdb), settings.influxdb)
+    settings = dataclasses.replace(
+        settings, influxdb=dataclasses.replace(settings.influxdb, retention_policy=rp)
+    )
     by_spec = defaultdict(list)
     for stored in ModelStore.for_series(settings).list():
         by_spec[(stored.key.measurement, stored.key.field)].append(stored.key)
@@ -101,6 +101,13 @@ def define(app: App, dry_run: bool, **selection) -> None:
     client = _client(app)
     for task_id, action in alerts.define(client, tasks):
         click.echo(f"{action} {task_id}")
+    wrapper = doctor.wrapper_check(app.settings)
+    if not wrapper.ok:  # Kapacitor may run elsewhere, where the path can be right: a warning, not a refusal
+        click.echo(
+            f"warning: exec wrapper {wrapper.detail}; if Kapacitor runs on this machine, these alerts reach "
+            "Slack but retrain nothing",
+            err=True,
+        )
     # The other kind of task watching the same series would alert (and retrain) a second time.
     other = [t.id for t in _render(app, **{**selection, "grouped": not selection["grouped"]})]
     running = [t for t in other if client.get_task(t) is not None]

@@ -30,12 +30,15 @@ def train(
     settings = app.settings
     # A store that cannot be created fails here, before any series is fitted.
     ModelStore.for_series(settings).root.mkdir(parents=True, exist_ok=True)
-    keys = pipeline.discover(
+    found = pipeline.discover(
         settings, measurement=measurement, field_name=field_name, where=tag_filters(tags)
     )
-    with click.progressbar(length=len(keys), label="training", file=sys.stderr) as bar:
+    with click.progressbar(length=len(found.keys), label="training", file=sys.stderr) as bar:
         report = pipeline.for_each(
-            keys, lambda key: pipeline.train_series(settings, key), lambda _: bar.update(1)
+            found.keys,
+            lambda key: pipeline.train_series(settings, key),
+            lambda _: bar.update(1),
+            found.unmatched,
         )
     rows = [
         {
@@ -52,13 +55,17 @@ def train(
     if as_json:
         click.echo(
             jsonio.dumps(
-                {"trained": rows, "failed": {str(k): v for k, v in report.failures.items()}}, indent=2
+                {
+                    "trained": rows,
+                    "failed": {str(k): v for k, v in report.failures.items()},
+                    "unmatched": report.unmatched,
+                },
+                indent=2,
             )
         )
     else:
         emit_table(rows)
-    if report.failures:
-        raise CapplanError(f"{len(report.failures)} series failed: " + "; ".join(map(str, report.failures)))
+    report.raise_if_incomplete()
 
 
 @click.command()

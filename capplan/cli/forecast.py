@@ -186,14 +186,15 @@ def forecast_command(
 def _refresh_influx(app: App, measurement: str | None, field_name: str | None, tags: tuple[str, ...]) -> None:
     from capplan import pipeline
 
-    keys = pipeline.discover(
+    found = pipeline.discover(
         app.settings, measurement=measurement, field_name=field_name, where=tag_filters(tags)
     )
-    report = pipeline.for_each(keys, lambda key: (key, pipeline.refresh_forecast(app.settings, key)))
+    report = pipeline.for_each(
+        found.keys, lambda key: (key, pipeline.refresh_forecast(app.settings, key)), unmatched=found.unmatched
+    )
     for key, points in report.results:
         click.echo(f"{key}: {points} forecast points written")
-    if report.failures:
-        raise CapplanError(f"{len(report.failures)} series failed: " + "; ".join(map(str, report.failures)))
+    report.raise_if_incomplete()
 
 
 @click.command("explain")
