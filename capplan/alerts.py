@@ -133,20 +133,23 @@ def define(client: KapacitorClient, tasks: Sequence[RenderedTask]) -> list[tuple
 
 
 def set_status(client: KapacitorClient, task_ids: Iterable[str], enabled: bool) -> None:
-    for task_id in task_ids:
-        if client.get_task(task_id) is None:
-            raise KapacitorError(f"no Kapacitor task {task_id}; see `capplan alerts list`")
+    """Enable or disable the tasks; an unknown id (a typo) is an error before any is changed."""
+    for task_id in _existing(client, task_ids):
         client.update_task(task_id, {"status": "enabled" if enabled else "disabled"})
 
 
 def delete(client: KapacitorClient, task_ids: Iterable[str]) -> None:
     """Delete the tasks; an unknown id (a typo) is an error before anything is deleted."""
+    for task_id in _existing(client, task_ids):
+        client.delete_task(task_id)
+
+
+def _existing(client: KapacitorClient, task_ids: Iterable[str]) -> list[str]:
     task_ids = list(task_ids)
     missing = [t for t in task_ids if client.get_task(t) is None]
     if missing:
         raise KapacitorError(f"no Kapacitor task {', '.join(missing)}; see `capplan alerts list`")
-    for task_id in task_ids:
-        client.delete_task(task_id)
+    return task_ids
 
 
 def status(client: KapacitorClient, prefix: str) -> list[TaskStatus]:

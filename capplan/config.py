@@ -237,7 +237,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # TOML files are UTF-8
         raise ConfigError(f"{path}: invalid TOML ({exc}); fix the file or pass --config") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
@@ -300,6 +300,9 @@ def load_settings(
     for name in ("series", "thresholds"):
         if not isinstance(data.get(name, []), list):
             raise ConfigError(f"config: [{name}] must be written [[{name}]], once per entry (a TOML array)")
+    for name in _SECTIONS:
+        if not isinstance(data.get(name, {}), dict):
+            raise ConfigError(f"config: {name} = ... must be a table: write [{name}] and its keys under it")
 
     layered: dict[str, dict[str, Any]] = {name: dict(data.get(name, {})) for name in _SECTIONS}
     for section, values in _env_overrides(env).items():

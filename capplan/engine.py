@@ -283,6 +283,7 @@ class SeriesModel:
             spec = metadata["model"]
             zone = zones.check(metadata.get("timezone", zones.UTC))
             model = model_class(spec["kind"]).load(directory, spec["params"], spec["state"], ctx)
+            model.predict(1)  # models read their state lazily: a missing entry shows here, not mid-retrain
             return cls(
                 name=metadata["series"],
                 step=pd.Timedelta(metadata["step"]),

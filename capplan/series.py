@@ -62,6 +62,11 @@ def checked(series: pd.Series, name: str) -> pd.Series:
     if not isinstance(series.index, pd.DatetimeIndex):
         raise DataError(f"series {name!r}: index is not timestamps; parse the time column as datetimes")
     values = pd.to_numeric(series, errors="coerce").astype(float)
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        raise DataError(
+            f"series {name!r}: infinite value at {series.index[int(np.argmax(infinite))]}; drop or fix it"
+        )
     index = series.index
     index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
     if index.has_duplicates:

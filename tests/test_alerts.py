@@ -271,7 +271,7 @@ def test_script_that_cannot_start_leaves_the_old_task_running(
     assert after["script"] == before["script"]
 
 
-def test_deleting_an_unknown_task_is_an_error_and_deletes_nothing(
+def test_an_unknown_task_id_is_an_error_before_any_task_is_changed(
     tmp_path, influx_settings, kapacitor_settings, client, cleanup
 ):
     program, _ = recorder(tmp_path)
@@ -282,7 +282,9 @@ def test_deleting_an_unknown_task_is_an_error_and_deletes_nothing(
     alerts.define(client, [task])
     with pytest.raises(KapacitorError, match="no Kapacitor task nope-task"):
         alerts.delete(client, [task.id, "nope-task"])
-    assert client.get_task(task.id) is not None
+    with pytest.raises(KapacitorError, match="no Kapacitor task nope-task"):
+        alerts.set_status(client, [task.id, "nope-task"], enabled=False)  # disabled the first one before
+    assert client.get_task(task.id)["status"] == "enabled"
 
 
 def test_unreachable_kapacitor_is_one_clear_error():

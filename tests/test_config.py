@@ -70,6 +70,7 @@ tags = { host = "db1" }
         ("[log]\nlevel='LOUD'\n", "log.level: 'LOUD' is not one of"),
         ("[series]\nmeasurement='cpu'\nfield='u'\n", "[series] must be written [[series]]"),
         ("[model]\nkeep_versions=0\n", "model.keep_versions: must be at least 1"),
+        ("influxdb = 'http://x'\n", "config: influxdb = ... must be a table: write [influxdb]"),
         ("[model]\ntimezone='CET+1'\n", "model.timezone: unknown time zone 'CET+1'; give an IANA name"),
         (
             "[[series]]\nmeasurement='cpu'\nfield='u'\n[[series]]\nmeasurement='cpu'\nfield='u'\n",
@@ -80,6 +81,13 @@ tags = { host = "db1" }
 def test_bad_config_names_the_problem(tmp_path, text, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings(_write(tmp_path, text), env={})
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "capplan.toml"
+    path.write_bytes("[model]\nstore = 'mod\u00e8les'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_settings(path, env={})
 
 
 def test_an_unknown_environment_setting_is_named_as_the_variable():

@@ -361,3 +361,21 @@ def test_a_spike_just_before_the_end_is_not_forecast_again():
 def test_the_interval_beyond_the_calibrated_horizon_grows_as_it_grew(offsets, expected):
     assert np.allclose(engine._extend(offsets, 48), expected, rtol=0.01)
     assert np.allclose(engine._extend(-offsets, 48), -expected, rtol=0.01)
+
+
+def test_stored_state_missing_an_entry_is_a_model_error_at_load(tmp_path):
+    """Models read their state when they forecast: a damaged metadata.json surfaced as a KeyError
+    traceback in the middle of a retrain."""
+    from capplan.errors import ModelError
+
+    t = np.arange(600)
+    y = pd.Series(
+        40 + 0.05 * t + np.random.default_rng(0).normal(0, 0.1, 600),
+        index=pd.date_range("2024-01-01", periods=600, freq="h", tz="UTC"),
+    )
+    model = engine.fit(y, 24, candidates=["snaive", "linear"])
+    assert model.model_id == "linear"
+    metadata = json.loads(json.dumps(model.save(tmp_path)))
+    del metadata["model"]["state"]["slope"]
+    with pytest.raises(ModelError, match=r"incomplete \('slope'\); retrain the series"):
+        engine.SeriesModel.load(tmp_path, metadata)

@@ -343,6 +343,12 @@ value = 62
     drawn = runner.invoke(cli, ["--config", str(config), "plot", str(DISK), "-o", str(png)])
     assert drawn.exit_code == 0, drawn.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    for bad, why in (("disk.txt", "give a .png, .svg, .pdf file name"), ("no/disk.png", "does not exist")):
+        refused = runner.invoke(cli, ["--config", str(config), "plot", str(DISK), "-o", str(tmp_path / bad)])
+        assert (
+            refused.exit_code == 2 and why in refused.output
+        )  # was a matplotlib traceback / a new directory
+    assert not (tmp_path / "no").exists()
 
     missing = runner.invoke(cli, ["--config", str(config), "retrain", "disk,host=ghost used_percent"])
     assert missing.exit_code == 5 and "run `capplan train` first" in missing.output

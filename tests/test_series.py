@@ -84,6 +84,7 @@ def test_explicit_step_resamples_to_means():
         (hourly() * np.nan, "all NaN"),
         (hourly() * 0 + 3, "constant"),
         (hourly(3), "only 3 values"),
+        (hourly().where(hourly().index != hourly().index[5], np.inf), "infinite value at .* drop or fix"),
     ],
 )
 def test_bad_input_names_the_series_and_the_problem(series, problem):

@@ -149,6 +149,9 @@ def status(app: App, as_json: bool) -> None:
         click.echo(f"no models in {app.settings.model.store}: run `capplan train`")
 
 
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
 @click.command()
 @series_argument
 @click.option(
@@ -159,6 +162,15 @@ def plot(app: App, series, output: Path) -> None:
     """Draw history, forecast, interval band and threshold of one series from InfluxDB."""
     from capplan import influx
     from capplan.plot import plot_forecast
+
+    if output.suffix.lower() not in PLOT_SUFFIXES:
+        raise click.BadParameter(
+            f"{output}: give a {', '.join(PLOT_SUFFIXES)} file name", param_hint="--output"
+        )
+    if not output.parent.is_dir():
+        raise click.BadParameter(
+            f"directory {output.parent} does not exist; create it first", param_hint="--output"
+        )
 
     settings = app.settings
     client = influx.connect(settings.influxdb)
