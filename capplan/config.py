@@ -57,6 +57,9 @@ class InfluxSettings:
     verify_ssl: bool = True
     timeout: float = 10.0
 
+    def __post_init__(self) -> None:
+        _check_server(self.url, self.timeout, "influxdb")
+
 
 @dataclass(frozen=True)
 class KapacitorSettings:
@@ -75,6 +78,9 @@ class KapacitorSettings:
     # (absolute in the field's unit, relative as a fraction of |yhat|); 0 disables a threshold.
     abs_threshold: float = 0.0
     rel_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_server(self.url, self.timeout, "kapacitor")
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,15 @@ _SECTIONS: dict[str, type] = {
     "model": ModelSettings,
     "log": LogSettings,
 }
+
+
+def _check_server(url: str, timeout: float, section: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{section}.url: {url!r} is not an http(s) URL; write it like http://127.0.0.1:8086"
+        )
+    if timeout <= 0:
+        raise ConfigError(f"{section}.timeout: must be a positive number of seconds, got {timeout}")
 
 
 def _convert(value: Any, target: Any, where: str) -> Any:

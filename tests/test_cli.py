@@ -157,3 +157,26 @@ def test_status_counts_days_to_the_threshold_from_now_and_says_when_it_is_not_re
     assert pd.Timestamp(as_json["reached"]) == pd.Timestamp(two_days_ago) + pd.Timedelta("5D")
     assert as_json["reached"].endswith("+00:00")
     assert _capacity_columns(beyond, as_json=True)["reached"] is None
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """`capplan status | head -1` printed "Error: cannot use: Broken pipe"."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from capplan.cli import cli; import click\n"
+        "@cli.command('flood')\n"
+        "def flood():\n"
+        "    '''Print a lot.'''\n"
+        "    for _ in range(100000): click.echo('x' * 80)\n"
+        "cli(['--store', sys.argv[1], 'flood'])\n"
+    )
+    done = subprocess.run(
+        f'{sys.executable} -c "{code}" {tmp_path} | head -1',
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout == "x" * 80 + "\n" and "Error" not in done.stderr, done.stderr
