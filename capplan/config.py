@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from capplan import zones
 from capplan.errors import ConfigError, DataError
@@ -184,7 +185,8 @@ _SECTIONS: dict[str, type] = {
 
 
 def _check_server(url: str, timeout: float, section: str) -> None:
-    if not url.startswith(("http://", "https://")):
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(
             f"{section}.url: {url!r} is not an http(s) URL; write it like http://127.0.0.1:8086"
         )

@@ -29,9 +29,7 @@ _FAILURES = (InfluxDBClientError, InfluxDBServerError, requests.RequestException
 
 def connect(settings: InfluxSettings) -> InfluxDBClient:
     """Client for ``settings.url`` (http or https, optional path prefix), bound to the database."""
-    parts = urlsplit(settings.url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise InfluxError(f"influxdb.url {settings.url!r} is not an http(s) URL; e.g. http://127.0.0.1:8086")
+    parts = urlsplit(settings.url)  # checked as an http(s) URL with a host by InfluxSettings
     return InfluxDBClient(
         host=parts.hostname,
         port=parts.port or (443 if parts.scheme == "https" else 8086),

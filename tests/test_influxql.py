@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from capplan import influx
 from capplan import influxql as q
 from capplan import lineprotocol as lp
-from capplan.errors import ConfigError, InfluxError
+from capplan.errors import ConfigError
 
 
 def test_identifiers_and_literals_escape_quotes_and_backslashes():
@@ -95,5 +95,5 @@ def test_https_url_with_path_prefix_and_auth():
     client = influx.connect(settings)
     assert client._baseurl == "https://metrics.example.org:443/influx"
     assert client._username == "u" and client._password == "p"
-    with pytest.raises(InfluxError, match="is not an http"):
-        influx.connect(influx.InfluxSettings(url="metrics:8086", database="x"))
+    with pytest.raises(ConfigError, match="is not an http"):
+        influx.InfluxSettings(url="metrics:8086", database="x")
