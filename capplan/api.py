@@ -85,9 +85,11 @@ def to_series(
         if time_column is None and not isinstance(frame.index, pd.DatetimeIndex):
             named = [c for c in frame.columns if str(c).lower() in TIME_COLUMNS]
             if len(named) != 1:
+                names = " or ".join(TIME_COLUMNS)
+                found = f"{len(named)} columns are named {names}" if named else f"none is named {names}"
                 raise DataError(
-                    f"which column holds the times? none is named {' or '.join(TIME_COLUMNS)} and the index "
-                    f"is not timestamps; columns are {list(frame.columns)}: pass time_column (--time-column)"
+                    f"which column holds the times? {found} and the index is not timestamps; columns are "
+                    f"{list(frame.columns)}: pass time_column (--time-column)"
                 )
             time_column = named[0]
         if time_column is not None:

@@ -36,6 +36,12 @@ def test_without_any_time_column_the_error_asks_for_one():
         to_series(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
 
 
+def test_two_time_columns_are_not_reported_as_none():
+    both = pd.DataFrame({"time": ["2024-01-01"] * 2, "Timestamp": ["2024-01-01"] * 2, "v": [1.0, 2.0]})
+    with pytest.raises(DataError, match=r"2 columns are named time or timestamp .* pass time_column"):
+        to_series(both)
+
+
 def test_a_duration_horizon_rounds_up_to_whole_steps():
     index = pd.date_range(START, periods=24 * 14, freq="1h")
     values = (
