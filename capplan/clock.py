@@ -15,6 +15,9 @@ import pandas as pd
 
 from capplan.zones import UTC
 
+# The largest change of a UTC offset any zone makes (Antarctica/Troll: 2 hours).
+LARGEST_CHANGE = pd.Timedelta("2h")
+
 
 def wall(index: pd.DatetimeIndex, zone: str) -> pd.DatetimeIndex:
     """UTC times -> the zone's wall-clock times, labelled UTC."""
@@ -27,15 +30,34 @@ def wall_time(when: pd.Timestamp, zone: str) -> pd.Timestamp:
     return wall(pd.DatetimeIndex([when]), zone)[0]
 
 
+def follows(zone: str, step: pd.Timedelta, around: pd.Timestamp) -> bool:
+    """Whether a grid of ``step`` can follow ``zone``'s clock: every change of its UTC offset within a
+    year of ``around`` is a whole number of steps. A 2-hour or a daily grid cannot follow a 1-hour change,
+    nor an hourly one Lord Howe's 30 minutes: its points would change phase at each change."""
+    if zone == UTC:
+        return True
+    days = pd.date_range(around - pd.Timedelta("366D"), around + pd.Timedelta("366D"), freq="1D")
+    offsets = (wall(days, zone) - days).unique()
+    return all((offset - offsets[0]) % step == pd.Timedelta(0) for offset in offsets)
+
+
 def to_wall(series: pd.Series, zone: str) -> pd.Series:
-    """A checked UTC series (``capplan.series.checked``) on wall-clock time. The hour repeated when DST
-    ends holds two samples per wall time and gets their mean; the hour skipped when it starts is a gap
-    one hour long, which ``prepare`` interpolates like any short one."""
+    """A checked UTC series (``capplan.series.checked``) on wall-clock time, in order. The hour repeated
+    when DST ends holds two samples per wall time and gets their mean; the hour skipped when it starts
+    is a gap one hour long, which ``prepare`` interpolates like any short one.
+
+    Data that ends during the repeated hour's second pass stops at the wall time of its last sample:
+    the first pass's later minutes are not newer, and the forecast starts after that sample."""
     if zone == UTC:
         return series
+    observed = series.dropna()
     moved = series.set_axis(wall(pd.DatetimeIndex(series.index), zone))
-    if moved.index.is_unique:
+    if len(observed):
+        moved = moved[moved.index <= wall_time(observed.index[-1], zone)]
+    if moved.index.is_monotonic_increasing and moved.index.is_unique:
         return moved
+    # Jittery or off-hour samples of the two passes interleave rather than coincide: sorted, they fall
+    # into the grid's buckets together.
     return moved.groupby(level=0, sort=True).mean().rename(series.name)
 
 
@@ -53,8 +75,8 @@ def to_utc(when: pd.Timestamp, zone: str, near: pd.Timestamp) -> pd.Timestamp:
 
 
 def wall_steps(h: int, step: pd.Timedelta, zone: str) -> int:
-    """Wall-clock steps that cover h UTC steps: one hour more, for a forecast across the spring change."""
-    return h if zone == UTC else h + math.ceil(pd.Timedelta("1h") / step)
+    """Wall-clock steps that cover h UTC steps, with the clock put forward once on the way."""
+    return h if zone == UTC else h + math.ceil(LARGEST_CHANGE / step)
 
 
 def onto_utc(frame: pd.DataFrame, last: pd.Timestamp, step: pd.Timedelta, h: int, zone: str) -> pd.DataFrame:

@@ -205,11 +205,14 @@ class SeriesModel:
             clock.wall_time(self.last_observed, self.timezone) - self.step * np.arange(len(self.tail))[::-1]
         )
         stored = pd.Series(self.tail, index=index)
-        recent = clock.to_wall(recent, self.timezone)
-        recent_index = pd.DatetimeIndex(recent.index)
         # Stored points after the recent window stay (``keep_newer``): a re-sent or delayed batch must not
         # move the model back in time. A hold-out check wants the model as of the window's end instead.
-        keep = (stored.index < recent_index[0]) | (keep_newer & (stored.index > recent_index[-1]))
+        # Which is newer is asked in UTC: in the hour repeated when DST ends, the first pass's later
+        # minutes have later wall times than the second pass's samples, which are newer.
+        newer = keep_newer and self.last_observed > recent.index[-1]
+        recent = clock.to_wall(recent, self.timezone)
+        recent_index = pd.DatetimeIndex(recent.index)
+        keep = (stored.index < recent_index[0]) | (newer & (stored.index > recent_index[-1]))
         return pd.concat([stored[keep], recent]).sort_index()
 
     def _copy_model(self) -> Forecaster:
@@ -327,7 +330,8 @@ def fit(
     ``timezone``: the clock the series' cycles follow (see capplan.clock)."""
     started = time.perf_counter()
     observed = checked(series, name)
-    prepared = prepare(clock.to_wall(observed, zones.check(timezone)), name, step=step)
+    timezone = _clock_for(observed, zones.check(timezone), step, name)
+    prepared = prepare(clock.to_wall(observed, timezone), name, step=step)
     observed = observed.dropna()
     y = prepared.values.to_numpy()
     h = _steps(horizon, prepared)
@@ -456,6 +460,23 @@ def fit(
         trained={"id": winner, "kind": chosen.name, "params": chosen.params()},
         timezone=timezone,
     )
+
+
+def _clock_for(observed: pd.Series, zone: str, step: pd.Timedelta | None, name: str) -> str:
+    """``zone``, or UTC when the model's grid cannot follow that zone's clock changes."""
+    raw = pd.DatetimeIndex(observed.dropna().index)
+    if zone == zones.UTC or len(raw) < 2:
+        return zone
+    grid = step if step is not None else infer_step(raw)
+    if clock.follows(zone, grid, raw[-1]):
+        return zone
+    log.warning(
+        "series %r: %s moves its clock by other than a whole number of %s steps; modelled on UTC time",
+        name,
+        zone,
+        grid,
+    )
+    return zones.UTC
 
 
 def _plan(y: np.ndarray, ctx: FitContext, models: dict[str, Forecaster], name: str) -> backtest.Backtest:

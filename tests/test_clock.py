@@ -111,3 +111,49 @@ def test_a_level_shift_is_stored_at_its_utc_time_and_read_back_on_the_wall_clock
     metadata = json.loads(json.dumps(model.save(tmp_path)))
     assert [pd.Timestamp(s["at"]) for s in metadata["level_shifts"]] == [jump]
     assert SeriesModel.load(tmp_path, metadata).level_shifts == model.level_shifts
+
+
+def quarter_hourly(end: pd.Timestamp, days: int, jitter_seconds: float = 0.0) -> pd.Series:
+    index = pd.date_range(end=end, periods=days * 96, freq="15min")
+    if jitter_seconds:
+        offsets = np.random.default_rng(4).uniform(-jitter_seconds, jitter_seconds, len(index))
+        index = index + pd.to_timedelta(offsets, unit="s")
+    return pd.Series(office(index), index=index, name="cpu")
+
+
+def test_jittery_samples_of_the_repeated_hour_are_put_in_order():
+    """Samples a few seconds off the grid made the two passes interleave on the wall clock, unsorted:
+    "timestamps not increasing", and no fit for four weeks every autumn."""
+    history = quarter_hourly(AUTUMN + pd.Timedelta("2D"), 28, jitter_seconds=5)
+    model = engine.fit(history, 96, timezone=ZONE, candidates=FAST)
+    assert abs(model.last_observed - history.index[-1]) < pd.Timedelta("10s")
+
+
+@pytest.mark.parametrize("minutes", [0, 30])
+def test_data_ending_in_the_second_pass_of_the_repeated_hour_forecasts_from_its_last_sample(minutes):
+    """The first pass's later minutes have later wall times: the model ended there, 25 minutes in the
+    future or one sample in the past."""
+    history = quarter_hourly(AUTUMN + pd.Timedelta(minutes=minutes), 28)
+    model = engine.fit(history, 8, timezone=ZONE, candidates=FAST)
+    assert model.last_observed == history.index[-1]
+    assert model.forecast().frame.index[0] == history.index[-1] + pd.Timedelta("15min")
+
+
+def test_an_update_on_the_second_pass_moves_the_model_forward():
+    history = quarter_hourly(AUTUMN - pd.Timedelta("15min"), 28)  # ends in the first pass, 02:45 CEST
+    model = engine.fit(history, 8, timezone=ZONE, candidates=FAST)
+    second = quarter_hourly(AUTUMN + pd.Timedelta("15min"), 1).loc[AUTUMN:]  # 02:00 and 02:15 CET
+    updated = model.update(second)
+    assert updated.last_observed == AUTUMN + pd.Timedelta("15min")
+    assert updated.forecast().frame.index[0] == AUTUMN + pd.Timedelta("30min")
+
+
+@pytest.mark.parametrize("step", ["2h", "1D"])
+def test_a_grid_that_cannot_follow_the_clock_change_is_modelled_on_utc(step, caplog):
+    """A 2-hour or daily grid on the wall clock changes phase at each change: the model's last point
+    and its forecast fell between the data's own times."""
+    history = hourly(AUTUMN + pd.Timedelta("20D"), 120)
+    with caplog.at_level("WARNING", logger="capplan.engine"):
+        model = engine.fit(history, 4, timezone=ZONE, step=pd.Timedelta(step), candidates=FAST)
+    assert model.timezone == "UTC" and "modelled on UTC time" in caplog.text
+    assert model.forecast().frame.index[0] == model.last_observed + pd.Timedelta(step)
