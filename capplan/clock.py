@@ -30,15 +30,18 @@ def wall_time(when: pd.Timestamp, zone: str) -> pd.Timestamp:
     return wall(pd.DatetimeIndex([when]), zone)[0]
 
 
-def follows(zone: str, step: pd.Timedelta, around: pd.Timestamp) -> bool:
-    """Whether a grid of ``step`` can follow ``zone``'s clock: every change of its UTC offset within a
-    year of ``around`` is a whole number of steps. A 2-hour or a daily grid cannot follow a 1-hour change,
-    nor an hourly one Lord Howe's 30 minutes: its points would change phase at each change."""
-    if zone == UTC:
-        return True
+def offsets(zone: str, around: pd.Timestamp) -> set[pd.Timedelta]:
+    """The UTC offsets ``zone`` uses within a year of ``around``."""
     days = pd.date_range(around - pd.Timedelta("366D"), around + pd.Timedelta("366D"), freq="1D")
-    offsets = (wall(days, zone) - days).unique()
-    return all((offset - offsets[0]) % step == pd.Timedelta(0) for offset in offsets)
+    return set(wall(days, zone) - days)
+
+
+def follows(zone: str, step: pd.Timedelta, around: pd.Timestamp) -> bool:
+    """Whether a wall-clock grid of ``step`` lies on the UTC grid of ``step`` all year: every offset
+    of ``zone`` within a year of ``around`` is a whole number of steps. A 2-hour or a daily grid cannot
+    follow a 1-hour change, nor an hourly one Lord Howe's 30 minutes or Kolkata's +05:30: its points
+    would change phase at each change, or fall between InfluxDB's buckets."""
+    return all(offset % step == pd.Timedelta(0) for offset in offsets(zone, around))
 
 
 def to_wall(series: pd.Series, zone: str) -> pd.Series:

@@ -7,6 +7,7 @@ tested with a plain ``Settings`` object.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -190,7 +191,7 @@ def _check_server(url: str, timeout: float, section: str) -> None:
         raise ConfigError(
             f"{section}.url: {url!r} is not an http(s) URL; write it like http://127.0.0.1:8086"
         )
-    if timeout <= 0:
+    if not math.isfinite(timeout) or timeout <= 0:
         raise ConfigError(f"{section}.timeout: must be a positive number of seconds, got {timeout}")
 
 

@@ -71,6 +71,11 @@ def server_checks(settings: Settings) -> list[Check]:
         names = influx.database_names(client, settings.influxdb)
         if settings.influxdb.database in names:
             checks.append(Check("influxdb database", True, settings.influxdb.database))
+            try:
+                rp = influx.retention_policy(client, settings.influxdb)
+                checks.append(Check("influxdb retention policy", True, rp))
+            except CapplanError as exc:
+                checks.append(Check("influxdb retention policy", False, str(exc)))
             checks += _series_checks(client, settings)
         else:
             checks.append(
@@ -97,7 +102,11 @@ def _series_checks(client, settings: Settings) -> list[Check]:
     checks = []
     for spec in settings.series:
         name = f"[[series]] {spec.measurement} {spec.field}"
-        found = influx.discover_series(client, settings.influxdb, spec, lookback=lookback)
+        try:
+            found = influx.discover_series(client, settings.influxdb, spec, lookback=lookback)
+        except CapplanError as exc:  # a timeout, a missing retention policy: this spec, not the others
+            checks.append(Check(name, False, str(exc)))
+            continue
         if found:
             checks.append(
                 Check(name, True, f"{len(found)} series with data in the last {settings.model.history}")

@@ -157,7 +157,7 @@ class SeriesModel:
         taken out of it first (``capplan.shifts``)."""
         # The new samples' own spacing decides between snapping and bucketing, as it did at training:
         # the stored tail is already on the model's grid and would make raw data look coarse.
-        recent = checked(recent, self.name).dropna()
+        recent = checked(recent.sort_index(), self.name).dropna()  # a batch may come in any order
         if recent.empty:
             raise DataError(f"series {self.name!r}: no recent data to update with; check the query window")
         native = infer_step(pd.DatetimeIndex(recent.index)) if len(recent) >= 2 else self.step
@@ -308,7 +308,7 @@ class SeriesModel:
                 trained=metadata.get("trained_model"),
                 timezone=zone,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, DataError) as exc:
             raise ModelError(
                 f"model metadata in {directory} is incomplete ({exc}); retrain the series"
             ) from exc
@@ -467,11 +467,13 @@ def _clock_for(observed: pd.Series, zone: str, step: pd.Timedelta | None, name: 
     raw = pd.DatetimeIndex(observed.dropna().index)
     if zone == zones.UTC or len(raw) < 2:
         return zone
+    if clock.offsets(zone, raw[-1]) == {pd.Timedelta(0)}:  # Etc/UTC, GMT: the same clock
+        return zones.UTC
     grid = step if step is not None else infer_step(raw)
     if clock.follows(zone, grid, raw[-1]):
         return zone
     log.warning(
-        "series %r: %s moves its clock by other than a whole number of %s steps; modelled on UTC time",
+        "series %r: %s is offset from UTC by other than a whole number of %s steps; modelled on UTC time",
         name,
         zone,
         grid,

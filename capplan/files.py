@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+# Read once, at import: setting the umask to read it is process-wide, and a thread creating a file at
+# that moment would get mode 0o666.
+UMASK = _umask()
 
 
 def fsync_dir(path: Path) -> None:
@@ -17,26 +29,29 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """``text`` in ``path``, with the permissions the file had (or a new file gets)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    """``text`` in ``path``, with the permissions the file had (or a new file gets).
+
+    Through a symlink, the file it points to is replaced (the link stays). A target that is not a
+    regular file (/dev/stdout, a FIFO) cannot be replaced, and is written to directly."""
+    target = Path(os.path.realpath(path))
     try:
-        os.fchmod(fd, _mode(path))
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = stat.S_IFREG | (0o666 & ~UMASK)
+    if not stat.S_ISREG(mode):
+        with target.open("w") as handle:
+            handle.write(text)
+        return
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        os.fchmod(fd, stat.S_IMODE(mode))
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
-
-
-def _mode(path: Path) -> int:
-    try:
-        return path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+    fsync_dir(target.parent)

@@ -100,12 +100,7 @@ def parse_alert(text: str) -> dict[str, Any]:
         raise DataError("alert on stdin is not a JSON object")
     if alert.get("level") not in LEVELS:
         raise DataError(f"alert level {alert.get('level')!r} is not one of {', '.join(sorted(LEVELS))}")
-    ahead = (alert_time_ns(alert.get("time")) - time.time_ns()) / 1e9
-    if ahead > FUTURE_TOLERANCE_SECONDS:
-        raise DataError(
-            f"alert time {alert['time']} is {ahead / 3600:.1f} h in the future: not the time of a Kapacitor "
-            "alert's data (check the clock, or send test alerts with a past time)"
-        )
+    alert_time_ns(alert.get("time"))
     series = (alert.get("data") or {}).get("series") if isinstance(alert.get("data"), dict) else None
     if not isinstance(series, list) or not series or not isinstance(series[0], dict):
         raise DataError("alert has no data.series[0]")
@@ -224,6 +219,17 @@ def handle(argv: list[str], stdin: TextIO, settings: Settings) -> int:
     if alert["level"] != "CRITICAL":
         log.info("%s: %s alert %s, no retrain", key, alert["level"], alert.get("id", ""))
         return 0
+    ahead = alert_time_ns(alert["time"]) - time.time_ns()
+    if ahead > FUTURE_TOLERANCE_SECONDS * 10**9:
+        log.error(
+            "rejected alert (args %s): its time %s is %.0f minutes ahead of this machine's clock; Kapacitor "
+            "stamps an alert with its data's time, so check the clocks of the data sources and of this "
+            "machine (a test alert needs a past time). Recorded, it would make every real alert look old",
+            argv,
+            alert["time"],
+            ahead / 60e9,
+        )
+        return EXIT_MALFORMED
     if not known(settings, key):
         log.error(
             "%s: no model in %s; train it first (`capplan train`), no retrain", key, settings.model.store
@@ -301,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = handle(argv, sys.stdin, settings)
     except CapplanError as exc:  # e.g. a damaged model store: say so in the log, start nothing
-        log.error("capplan-retrain %s: %s", argv, exc)
+        log.error("%s: %s", argv, exc)
         code = exc.exit_code
     sys.exit(code)
 

@@ -104,9 +104,9 @@ def _run(
 
 
 def retention_policy(client: InfluxDBClient, settings: InfluxSettings) -> str:
-    """``influxdb.retention_policy`` if the database has it, else (when empty) the database's default,
-    which train reads and writes, so Kapacitor tasks can name it (they cannot say "the default"). A task
-    naming a policy that does not exist is accepted by Kapacitor and alerts on nothing."""
+    """``influxdb.retention_policy`` if the database has it (InfluxError if not: a Kapacitor task naming
+    a missing policy is accepted and alerts on nothing), else, when it is empty, the database's default,
+    which train reads and writes, so Kapacitor tasks can name it (they cannot say "the default")."""
     result = _run(client, settings, f"SHOW RETENTION POLICIES ON {q.ident(settings.database)}")
     rows = list(result.get_points())
     if settings.retention_policy:

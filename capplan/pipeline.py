@@ -62,6 +62,9 @@ class RetrainResult:
         return f"hold-out MAE {self.mae_before:.4g} -> {self.mae_after:.4g}"
 
 
+SHOWN_FAILURES = 3  # reasons in the final error line; every one is logged as it happens
+
+
 @dataclass
 class FleetReport:
     """Outcome of a command over many series: one failure does not stop the others."""
@@ -75,7 +78,9 @@ class FleetReport:
         a cron job notices (a typo in a name used to pass with a warning and exit 0)."""
         problems = []
         if self.failures:
-            reasons = "; ".join(f"{key}: {why}" for key, why in self.failures.items())
+            shown = [f"{key}: {why}" for key, why in list(self.failures.items())[:SHOWN_FAILURES]]
+            more = len(self.failures) - len(shown)
+            reasons = "; ".join(shown) + (f"; {more} more in the log above" if more > 0 else "")
             problems.append(f"{len(self.failures)} series failed ({reasons})")
         if self.unmatched:
             problems.append(

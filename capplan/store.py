@@ -354,7 +354,14 @@ class ModelStore:
                 raise StoreError(
                     f"{key}: no version {version} to roll back to; stored versions are {versions}"
                 )
-            write_atomic(directory / CURRENT, f"v{version}\n")
+            _metadata(directory / f"v{version}")  # a damaged version is no way back: StoreError
+            try:
+                write_atomic(directory / CURRENT, f"v{version}\n")
+            except OSError as exc:
+                raise StoreError(
+                    f"{key}: cannot write {directory / CURRENT} ({_reason(exc)}); the current version is "
+                    "unchanged"
+                ) from exc
 
     def list(self) -> list[StoredSeries]:
         out = []

@@ -14,7 +14,7 @@ def check(zone: str) -> str:
     """``zone`` if it is a time zone this machine knows (an IANA name such as Europe/Berlin)."""
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Europe" is a directory of zones
         raise DataError(
             f"unknown time zone {zone!r}; give an IANA name such as Europe/Berlin or UTC"
         ) from exc

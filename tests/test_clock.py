@@ -52,6 +52,8 @@ def test_a_wall_time_in_the_repeated_hour_maps_back_to_the_reading_it_came_from(
 def test_an_unknown_zone_is_named():
     with pytest.raises(DataError, match="unknown time zone 'Berlin'; give an IANA name"):
         zones.check("Berlin")
+    with pytest.raises(DataError, match="unknown time zone 'Europe'"):  # a directory of zones: was OSError
+        zones.check("Europe")
     with pytest.raises(DataError, match="unknown time zone"):
         engine.fit(hourly(AUTUMN, 21), 24, timezone="Berlin")
 
@@ -148,12 +150,28 @@ def test_an_update_on_the_second_pass_moves_the_model_forward():
     assert updated.forecast().frame.index[0] == AUTUMN + pd.Timedelta("30min")
 
 
-@pytest.mark.parametrize("step", ["2h", "1D"])
-def test_a_grid_that_cannot_follow_the_clock_change_is_modelled_on_utc(step, caplog):
-    """A 2-hour or daily grid on the wall clock changes phase at each change: the model's last point
-    and its forecast fell between the data's own times."""
-    history = hourly(AUTUMN + pd.Timedelta("20D"), 120)
+@pytest.mark.parametrize(("zone", "step"), [(ZONE, "2h"), (ZONE, "1D"), ("Asia/Kolkata", "1h")])
+def test_a_grid_that_cannot_follow_the_clock_is_modelled_on_utc(zone, step, caplog):
+    """A 2-hour or daily grid on the wall clock changes phase at each change, and an hourly one at
+    +05:30 falls between UTC hours: the model's last point and its forecast fell between the data's
+    own times."""
+    history = quarter_hourly(AUTUMN + pd.Timedelta("20D"), 120)
     with caplog.at_level("WARNING", logger="capplan.engine"):
-        model = engine.fit(history, 4, timezone=ZONE, step=pd.Timedelta(step), candidates=FAST)
+        model = engine.fit(history, 4, timezone=zone, step=pd.Timedelta(step), candidates=FAST)
     assert model.timezone == "UTC" and "modelled on UTC time" in caplog.text
     assert model.forecast().frame.index[0] == model.last_observed + pd.Timedelta(step)
+    assert model.last_observed == history.index[-1].floor(step)
+
+
+def test_a_zone_that_is_utc_by_another_name_is_utc():
+    model = engine.fit(hourly(AUTUMN, 28), 24, timezone="Etc/UTC", candidates=FAST)
+    assert model.timezone == "UTC"
+
+
+def test_a_stored_model_with_an_unknown_zone_is_a_model_error(tmp_path: Path):
+    from capplan.errors import ModelError
+
+    metadata = json.loads(json.dumps(engine.fit(hourly(AUTUMN, 28), 24, candidates=FAST).save(tmp_path)))
+    metadata["timezone"] = "Mars/Olympus"
+    with pytest.raises(ModelError, match="unknown time zone 'Mars/Olympus'"):
+        SeriesModel.load(tmp_path, metadata)

@@ -379,3 +379,15 @@ def test_stored_state_missing_an_entry_is_a_model_error_at_load(tmp_path):
     del metadata["model"]["state"]["slope"]
     with pytest.raises(ModelError, match=r"incomplete \('slope'\); retrain the series"):
         engine.SeriesModel.load(tmp_path, metadata)
+
+
+def test_an_update_takes_a_batch_in_any_order():
+    """Before the update checked its input, an unsorted batch was sorted; it must still be."""
+    t = np.arange(24 * 30)
+    y = pd.Series(
+        30 + 10 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(1).normal(0, 1, len(t)),
+        index=pd.date_range("2024-01-01", periods=len(t), freq="h", tz="UTC"),
+    )
+    model = engine.fit(y.iloc[:-24], 24, candidates=["snaive", "profile"])
+    shuffled = y.iloc[-48:].sample(frac=1.0, random_state=0)
+    assert model.update(shuffled).last_observed == y.index[-1]

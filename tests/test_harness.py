@@ -103,6 +103,7 @@ def test_doctor_reports_both_server_versions(influx_settings, kapacitor_url, tmp
     assert result.exit_code == 0, result.output
     assert "influxdb: " in result.output and "version 1." in result.output
     assert f"kapacitor: {kapacitor_url} version 1.5.9" in result.output
+    assert "influxdb retention policy: autogen" in result.output
 
 
 def test_doctor_names_missing_database_and_fails(influx_settings, kapacitor_url):

@@ -297,6 +297,12 @@ def test_damaged_store_is_logged_and_exits_with_its_code(project):
     assert worker_pids(project) == []
 
 
+def test_a_future_time_matters_only_on_an_alert_that_would_retrain(project):
+    """OK, INFO and WARNING alerts are never recorded, so their time cannot block anything."""
+    done = run_hook(project, ["series", str(KEY)], alert(level="OK", when="2099-01-01T00:00:00Z"))
+    assert done.returncode == 0 and done.stderr == ""
+
+
 def test_a_damaged_older_version_does_not_stop_the_retrain(project, monkeypatch):
     """Only the current version is what a retrain starts from; reading every version's metadata made
     one damaged old version refuse every alert of the series."""

@@ -230,6 +230,45 @@ def test_retrain_unknown_series_is_a_store_error(settings):
     assert not list(Path(settings.model.store).glob("*"))  # a mistyped key leaves no directory behind
 
 
+def test_the_final_error_line_gives_a_few_reasons_and_points_to_the_log():
+    keys = [SeriesKey.of("cpu", "usage_user", {"host": f"h{i}"}) for i in range(5)]
+    report = pipeline.FleetReport(failures={k: "InfluxDB timed out" for k in keys})
+    with pytest.raises(CapplanError) as info:
+        report.raise_if_incomplete()
+    assert str(info.value).count("InfluxDB timed out") == 3 and "2 more in the log above" in str(info.value)
+
+
+def test_a_refresh_waits_for_a_retrain_holding_the_series(settings):
+    """Without the lock, a refresh could publish the older version's forecast over a retrain's."""
+    import threading
+
+    rng = np.random.default_rng(0)
+    _history(CPU, _cpu_values(21 * 24, rng), NOW.floor("h") - pd.Timedelta("1h"), settings.influxdb)
+    pipeline.train_series(settings, CPU, now=NOW)
+    store = ModelStore.for_series(settings, CPU)
+    held, release, order = threading.Event(), threading.Event(), []
+
+    def retrain_stand_in():
+        with store.lock(CPU):
+            held.set()
+            release.wait(30)
+            order.append("retrain saved")
+
+    holder = threading.Thread(target=retrain_stand_in)
+    holder.start()
+    held.wait(30)
+    refresher = threading.Thread(
+        target=lambda: order.append(("refreshed", pipeline.refresh_forecast(settings, CPU, now=NOW)))
+    )
+    refresher.start()
+    refresher.join(2)
+    assert refresher.is_alive() and order == []  # waiting for the lock
+    release.set()
+    holder.join(30)
+    refresher.join(60)
+    assert order[0] == "retrain saved" and order[1][0] == "refreshed"
+
+
 def test_a_file_system_error_in_one_series_does_not_stop_the_others():
     """A read-only store file used to end a whole `capplan forecast` run after its first series."""
 

@@ -265,6 +265,9 @@ def test_a_damaged_old_version_leaves_the_others_usable_and_can_be_rolled_away_f
     assert "v1 is unreadable" in infos[0].problem and infos[2].current
     store.rollback(KEY, 2)
     assert store.load(KEY)[1]["payload"] == "two"
+    with pytest.raises(StoreError, match="v1 is unreadable"):
+        store.rollback(KEY, 1)  # no way back to a damaged version
+    assert store.load(KEY)[1]["payload"] == "two"
 
 
 def test_a_version_that_cannot_be_written_is_a_store_error_naming_the_directory(tmp_path):

@@ -41,11 +41,11 @@ def _render(
     to the renderer so the exact-tag-set filters know all of its tag keys."""
     where = tag_filters(tags)
     settings = app.settings
-    # Tasks must name the RP that train read and wrote, and one that exists.
-    rp = influx.retention_policy(influx.connect(settings.influxdb), settings.influxdb)
-    settings = dataclasses.replace(
-        settings, influxdb=dataclasses.replace(settings.influxdb, retention_policy=rp)
-    )
+    if not settings.influxdb.retention_policy:  # tasks must name the RP that train read and wrote
+        rp = influx.retention_policy(influx.connect(settings.influxdb), settings.influxdb)
+        settings = dataclasses.replace(
+            settings, influxdb=dataclasses.replace(settings.influxdb, retention_policy=rp)
+        )
     by_spec = defaultdict(list)
     for stored in ModelStore.for_series(settings).list():
         by_spec[(stored.key.measurement, stored.key.field)].append(stored.key)
@@ -98,6 +98,8 @@ def define(app: App, dry_run: bool, **selection) -> None:
     if dry_run:
         _print_scripts(tasks)
         return
+    if app.settings.influxdb.retention_policy:  # Kapacitor accepts a task on a missing one: it never alerts
+        influx.retention_policy(influx.connect(app.settings.influxdb), app.settings.influxdb)
     client = _client(app)
     for task_id, action in alerts.define(client, tasks):
         click.echo(f"{action} {task_id}")
