@@ -210,9 +210,14 @@ def _convert(value: Any, target: Any, where: str) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         try:
-            return target(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if target is float:
+            return number
+        if not number.is_integer():  # keep_versions = 2.7 is not 2
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        return int(number)
     if target is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{where}: expected a string, got {value!r}")

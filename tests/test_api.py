@@ -36,6 +36,12 @@ def test_without_any_time_column_the_error_asks_for_one():
         to_series(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
 
 
+def test_row_numbers_are_not_read_as_times_in_1970():
+    rows = pd.DataFrame({"time": range(500), "v": np.arange(500.0)})
+    with pytest.raises(DataError, match=r"numbers up to 499, which as epoch seconds end before 2000 \(row"):
+        to_series(rows)
+
+
 def test_two_time_columns_are_not_reported_as_none():
     both = pd.DataFrame({"time": ["2024-01-01"] * 2, "Timestamp": ["2024-01-01"] * 2, "v": [1.0, 2.0]})
     with pytest.raises(DataError, match=r"2 columns are named time or timestamp .* pass time_column"):

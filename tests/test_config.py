@@ -70,6 +70,7 @@ tags = { host = "db1" }
         ("[log]\nlevel='LOUD'\n", "log.level: 'LOUD' is not one of"),
         ("[series]\nmeasurement='cpu'\nfield='u'\n", "[series] must be written [[series]]"),
         ("[model]\nkeep_versions=0\n", "model.keep_versions: must be at least 1"),
+        ("[model]\nkeep_versions=2.7\n", "model.keep_versions: expected a whole number, got 2.7"),
         ("influxdb = 'http://x'\n", "config: influxdb = ... must be a table: write [influxdb]"),
         ("[kapacitor]\nurl='127.0.0.1:9092'\n", "kapacitor.url: '127.0.0.1:9092' is not an http(s) URL"),
         ("[influxdb]\ntimeout=-5\n", "influxdb.timeout: must be a positive number of seconds"),
