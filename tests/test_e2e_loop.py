@@ -196,12 +196,13 @@ def run_loop(deployment, slack, key: SeriesKey, grouped: bool, capsys) -> None:
 
 
 def _alert(key: SeriesKey, level: str) -> dict:
-    """As Kapacitor sends it; the time is after the bucket of the drift alert already retrained for."""
+    """As Kapacitor sends it; the time is after the bucket of the drift alert already retrained for (the
+    hour's start), and not in the future, which the hook refuses."""
     return {
         "id": "e2e",
         "message": "",
         "details": "",
-        "time": (pd.Timestamp.now(tz="UTC").floor("h") + pd.Timedelta("1h")).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": (pd.Timestamp.now(tz="UTC").floor("h") + pd.Timedelta("1s")).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "duration": 0,
         "level": level,
         "data": {
