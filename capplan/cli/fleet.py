@@ -52,20 +52,22 @@ def train(
         }
         for r in report.results
     ]
-    if as_json:
-        click.echo(
-            jsonio.dumps(
-                {
-                    "trained": rows,
-                    "failed": {str(k): v for k, v in report.failures.items()},
-                    "unmatched": report.unmatched,
-                },
-                indent=2,
+    try:  # the exit status tells of failures even when the reader stopped early (`| head`)
+        if as_json:
+            click.echo(
+                jsonio.dumps(
+                    {
+                        "trained": rows,
+                        "failed": {str(k): v for k, v in report.failures.items()},
+                        "unmatched": report.unmatched,
+                    },
+                    indent=2,
+                )
             )
-        )
-    else:
-        emit_table(rows)
-    report.raise_if_incomplete()
+        else:
+            emit_table(rows)
+    finally:
+        report.raise_if_incomplete()
 
 
 @click.command()

@@ -192,9 +192,11 @@ def _refresh_influx(app: App, measurement: str | None, field_name: str | None, t
     report = pipeline.for_each(
         found.keys, lambda key: (key, pipeline.refresh_forecast(app.settings, key)), unmatched=found.unmatched
     )
-    for key, points in report.results:
-        click.echo(f"{key}: {points} forecast points written")
-    report.raise_if_incomplete()
+    try:  # the exit status tells of failures even when the reader stopped early (`| head`)
+        for key, points in report.results:
+            click.echo(f"{key}: {points} forecast points written")
+    finally:
+        report.raise_if_incomplete()
 
 
 @click.command("explain")
