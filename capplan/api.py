@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 DEFAULT_HORIZON = pd.Timedelta("7D")
 TIME_COLUMNS = ("time", "timestamp")  # found without being named
 # Epoch numbers below each limit are in that unit: 1e11 s is the year 5138, 1e11 ms is 1973.
-# Epoch numbers that all fall before 2000 are row numbers or durations, not a metric's timestamps.
-EPOCH_SECONDS_2000 = 946_684_800
 EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"), (float("inf"), "ns"))
 
 
@@ -144,12 +142,15 @@ def parse_times(values: pd.Index | pd.Series) -> pd.DatetimeIndex:
         if pd.api.types.is_numeric_dtype(values):
             if pd.api.types.is_bool_dtype(values) or len(values) == 0:
                 raise ValueError("not epoch times")
-            largest = float(np.nanmax(np.abs(values.to_numpy(dtype=float))))
-            if largest < EPOCH_SECONDS_2000:
+            numbers = values.to_numpy(dtype=float)
+            if not np.isfinite(numbers).any():
+                raise ValueError("no time is a number")
+            if _row_numbers(numbers):
                 raise DataError(
-                    f"the time column holds numbers up to {largest:g}, which as epoch seconds end before "
-                    "2000 (row numbers?); give ISO-8601 times (2024-05-01T00:00:00Z) or epoch seconds"
+                    f"the times are the row numbers {numbers[0]:g}, {numbers[1]:g}, ...; give ISO-8601 "
+                    "times (2024-05-01T00:00:00Z) or epoch seconds"
                 )
+            largest = float(np.nanmax(np.abs(numbers)))
             unit = next(u for limit, u in EPOCH_UNITS if largest < limit)
             return pd.DatetimeIndex(pd.to_datetime(values, unit=unit, utc=True))
         return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
@@ -158,3 +159,8 @@ def parse_times(values: pd.Index | pd.Series) -> pd.DatetimeIndex:
             f"cannot parse the times ({first_line(exc)}); give ISO-8601 times (2024-05-01T00:00:00Z) "
             "or epoch seconds"
         ) from exc
+
+
+def _row_numbers(numbers: np.ndarray) -> bool:
+    """0, 1, 2, ... or 1, 2, 3, ...: a spreadsheet's row count, which would read as seconds in 1970."""
+    return len(numbers) >= 2 and numbers[0] in (0, 1) and bool(np.all(np.diff(numbers) == 1))

@@ -36,12 +36,15 @@ def offsets(zone: str, around: pd.Timestamp) -> set[pd.Timedelta]:
     return set(wall(days, zone) - days)
 
 
-def follows(zone: str, step: pd.Timedelta, around: pd.Timestamp) -> bool:
-    """Whether a wall-clock grid of ``step`` lies on the UTC grid of ``step`` all year: every offset
-    of ``zone`` within a year of ``around`` is a whole number of steps. A 2-hour or a daily grid cannot
-    follow a 1-hour change, nor an hourly one Lord Howe's 30 minutes or Kolkata's +05:30: its points
-    would change phase at each change, or fall between InfluxDB's buckets."""
-    return all(offset % step == pd.Timedelta(0) for offset in offsets(zone, around))
+def follows(zone: str, step: pd.Timedelta, around: pd.Timestamp, *, buckets: bool) -> bool:
+    """Whether a wall-clock grid of ``step`` keeps its phase all year: every change of ``zone``'s
+    offset within a year of ``around`` is a whole number of steps (a 2-hour or a daily grid cannot
+    follow a 1-hour change, nor an hourly one Lord Howe's 30 minutes). A grid of ``buckets`` on whole
+    intervals must also lie on the UTC buckets, so every offset itself must be whole steps (hourly
+    buckets at Kolkata's +05:30 would straddle InfluxDB's)."""
+    found = sorted(offsets(zone, around))
+    shifts = [offset - found[0] for offset in found] + (found if buckets else [])
+    return all(shift % step == pd.Timedelta(0) for shift in shifts)
 
 
 def to_wall(series: pd.Series, zone: str) -> pd.Series:

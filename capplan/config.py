@@ -209,12 +209,16 @@ def _convert(value: Any, target: Any, where: str) -> Any:
     if target in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if target is int and isinstance(value, int):
+            return value
+        try:
+            return int(str(value).strip()) if target is int else float(value)
+        except (TypeError, ValueError):
+            pass
         try:
             number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-        if target is float:
-            return number
         if not number.is_integer():  # keep_versions = 2.7 is not 2
             raise ConfigError(f"{where}: expected a whole number, got {value!r}")
         return int(number)

@@ -30,7 +30,7 @@ from capplan.models.ensemble import Ensemble
 from capplan.models.linear import LinearSegment
 from capplan.models.naive import SeasonalNaive
 from capplan.models.registry import build, model_class
-from capplan.series import PreparedSeries, checked, infer_step, prepare
+from capplan.series import PreparedSeries, buckets, checked, infer_step, prepare
 
 log = logging.getLogger(__name__)
 
@@ -469,16 +469,24 @@ def _clock_for(observed: pd.Series, zone: str, step: pd.Timedelta | None, name: 
         return zone
     if clock.offsets(zone, raw[-1]) == {pd.Timedelta(0)}:  # Etc/UTC, GMT: the same clock
         return zones.UTC
-    grid = step if step is not None else infer_step(raw)
-    if clock.follows(zone, grid, raw[-1]):
+    native = infer_step(raw)
+    grid = step if step is not None else native
+    if clock.follows(zone, grid, raw[-1], buckets=buckets(grid, native)):
         return zone
     log.warning(
-        "series %r: %s is offset from UTC by other than a whole number of %s steps; modelled on UTC time",
+        "series %r: %s moves its clock, or is offset from UTC, by other than whole %s steps; modelled on "
+        "UTC time",
         name,
         zone,
-        grid,
+        _duration(grid),
     )
     return zones.UTC
+
+
+def _duration(step: pd.Timedelta) -> str:
+    """1h, 15min, 1D: as a user writes an interval, not pandas' "0 days 01:00:00"."""
+    text = pd.tseries.frequencies.to_offset(step).freqstr
+    return text if text[0].isdigit() else f"1{text}"
 
 
 def _plan(y: np.ndarray, ctx: FitContext, models: dict[str, Forecaster], name: str) -> backtest.Backtest:

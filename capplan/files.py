@@ -32,16 +32,17 @@ def write_atomic(path: Path, text: str) -> None:
     """``text`` in ``path``, with the permissions the file had (or a new file gets).
 
     Through a symlink, the file it points to is replaced (the link stays). A target that is not a
-    regular file (/dev/stdout, a FIFO) cannot be replaced, and is written to directly."""
-    target = Path(os.path.realpath(path))
+    regular file (/dev/stdout, a FIFO) cannot be replaced, and is written to directly; so is
+    /dev/stdout redirected to a file, which the shell may be appending to."""
     try:
-        mode = target.stat().st_mode
+        mode = os.stat(path).st_mode  # follows links, /proc's too: /dev/stdout -> pipe:[N] has no path
     except FileNotFoundError:
         mode = stat.S_IFREG | (0o666 & ~UMASK)
-    if not stat.S_ISREG(mode):
-        with target.open("w") as handle:
+    if not stat.S_ISREG(mode) or str(path).startswith(("/dev/", "/proc/")):
+        with open(path, "w") as handle:
             handle.write(text)
         return
+    target = Path(os.path.realpath(path))
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         os.fchmod(fd, stat.S_IMODE(mode))

@@ -80,7 +80,7 @@ class FleetReport:
         if self.failures:
             shown = [f"{key}: {why}" for key, why in list(self.failures.items())[:SHOWN_FAILURES]]
             more = len(self.failures) - len(shown)
-            reasons = "; ".join(shown) + (f"; {more} more in the log above" if more > 0 else "")
+            reasons = "; ".join(shown) + (f"; {more} more in the log" if more > 0 else "")
             problems.append(f"{len(self.failures)} series failed ({reasons})")
         if self.unmatched:
             problems.append(

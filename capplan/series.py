@@ -162,13 +162,19 @@ def prepare(
     )
 
 
+def buckets(step: pd.Timedelta, native: pd.Timedelta) -> bool:
+    """Whether a grid of ``step`` aggregates data sampled every ``native`` into buckets on whole
+    intervals from the epoch (else it keeps the data's own times)."""
+    return step > 1.5 * native
+
+
 def _regrid(values: pd.Series, step: pd.Timedelta, native: pd.Timedelta) -> pd.Series:
     """Mean per grid point. At the data's own rate the grid takes the newest samples' phase and
     each sample goes to its nearest point, so jitter (59.9 s, 60.2 s) does not empty buckets and a
     series sampled at :30, or daily at local midnight across a DST change, keeps its own times (the
     forecast then starts one step after the last observation). Coarser steps aggregate into buckets
     on whole intervals from the epoch, as InfluxDB's GROUP BY time() does."""
-    if step <= 1.5 * native:
+    if not buckets(step, native):
         origin = _phase(values.index, step) - step / 2
         grid = values.resample(step, origin=origin, label="left", closed="left").mean()
         return grid.set_axis(grid.index + step / 2)

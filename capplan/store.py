@@ -354,7 +354,13 @@ class ModelStore:
                 raise StoreError(
                     f"{key}: no version {version} to roll back to; stored versions are {versions}"
                 )
-            _metadata(directory / f"v{version}")  # a damaged version is no way back: StoreError
+            try:
+                _metadata(directory / f"v{version}")
+            except StoreError as exc:
+                raise StoreError(
+                    f"{key}: version {version} is damaged ({exc}); roll back to another one (`capplan models "
+                    "show` lists them) or train again"
+                ) from None
             try:
                 write_atomic(directory / CURRENT, f"v{version}\n")
             except OSError as exc:

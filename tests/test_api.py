@@ -38,8 +38,12 @@ def test_without_any_time_column_the_error_asks_for_one():
 
 def test_row_numbers_are_not_read_as_times_in_1970():
     rows = pd.DataFrame({"time": range(500), "v": np.arange(500.0)})
-    with pytest.raises(DataError, match=r"numbers up to 499, which as epoch seconds end before 2000 \(row"):
+    with pytest.raises(DataError, match=r"the times are the row numbers 0, 1, \.\.\.; give ISO-8601"):
         to_series(rows)
+    hourly_seconds = pd.DataFrame({"time": 3600 * np.arange(500), "v": np.arange(500.0)})
+    assert to_series(hourly_seconds).index[1] == pd.Timestamp("1970-01-01 01:00", tz="UTC")  # relative time
+    with pytest.raises(DataError, match="cannot parse the times"):
+        to_series(pd.DataFrame({"time": [np.nan, np.nan], "v": [1.0, 2.0]}))
 
 
 def test_two_time_columns_are_not_reported_as_none():

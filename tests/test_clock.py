@@ -175,3 +175,20 @@ def test_a_stored_model_with_an_unknown_zone_is_a_model_error(tmp_path: Path):
     metadata["timezone"] = "Mars/Olympus"
     with pytest.raises(ModelError, match="unknown time zone 'Mars/Olympus'"):
         SeriesModel.load(tmp_path, metadata)
+
+
+def test_a_half_hour_zone_whose_data_sits_on_its_local_hours_keeps_its_clock():
+    """Adelaide (+09:30/+10:30): hourly readings on the local hour are at :30 UTC. Its changes are whole
+    hours, so its wall clock is kept; read as offsets from UTC's hours it fell back to UTC time."""
+    zone = "Australia/Adelaide"
+    index = pd.date_range(end=pd.Timestamp("2024-04-09 00:30", tz="UTC"), periods=28 * 24, freq="h")
+    local = index.tz_convert(zone)
+    busy = (local.hour >= 9) & (local.hour < 17) & (local.day_of_week < 5)
+    history = pd.Series(20 + 50 * busy.astype(float), index=index, name="cpu")
+    model = engine.fit(history, 48, timezone=zone, candidates=FAST)
+    assert model.timezone == zone
+    frame = model.forecast().frame
+    local = frame.index.tz_convert(zone)
+    weekday = local.day_of_week < 5
+    assert (frame["yhat"][weekday & (local.hour == 9)] > 45).all()
+    assert (frame["yhat"][weekday & (local.hour == 8)] < 45).all()

@@ -74,6 +74,7 @@ tags = { host = "db1" }
         ("influxdb = 'http://x'\n", "config: influxdb = ... must be a table: write [influxdb]"),
         ("[kapacitor]\nurl='127.0.0.1:9092'\n", "kapacitor.url: '127.0.0.1:9092' is not an http(s) URL"),
         ("[influxdb]\ntimeout=-5\n", "influxdb.timeout: must be a positive number of seconds"),
+        ("[influxdb]\ntimeout=inf\n", "influxdb.timeout: must be a positive number of seconds"),
         ("[model]\ntimezone='CET+1'\n", "model.timezone: unknown time zone 'CET+1'; give an IANA name"),
         (
             "[[series]]\nmeasurement='cpu'\nfield='u'\n[[series]]\nmeasurement='cpu'\nfield='u'\n",

@@ -45,6 +45,16 @@ def test_the_file_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_path):
     assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_dev_stdout_through_a_pipe_is_written_to():
+    """Resolved, /dev/stdout is /proc/<pid>/fd/pipe:[N], which has no directory to write a file in."""
+    import subprocess
+    import sys
+
+    code = "from capplan.files import write_atomic; write_atomic('/dev/stdout', 'through a pipe\\n')"
+    done = subprocess.run(f'{sys.executable} -c "{code}" | cat', shell=True, capture_output=True, text=True)
+    assert done.stdout == "through a pipe\n" and done.stderr == ""
+
+
 def test_a_target_that_is_not_a_regular_file_is_written_to(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -235,7 +235,7 @@ def test_the_final_error_line_gives_a_few_reasons_and_points_to_the_log():
     report = pipeline.FleetReport(failures={k: "InfluxDB timed out" for k in keys})
     with pytest.raises(CapplanError) as info:
         report.raise_if_incomplete()
-    assert str(info.value).count("InfluxDB timed out") == 3 and "2 more in the log above" in str(info.value)
+    assert str(info.value).count("InfluxDB timed out") == 3 and "2 more in the log" in str(info.value)
 
 
 def test_a_refresh_waits_for_a_retrain_holding_the_series(settings):
