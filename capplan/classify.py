@@ -87,7 +87,7 @@ def _classify(y: np.ndarray, steps_per_day: float) -> Classification:
     periods = _significant(found, rho, len(y), steps_per_day)
     peak_lags = tuple(int(p) for p in peaks)
     proms = tuple(round(float(p), 4) for p in prominences)
-    if periods and (r * r < R2_TREND or max(prominences) >= 2 * MIN_PROMINENCE):
+    if periods and (r * r < R2_TREND or _prominence(periods, peaks, prominences) >= 2 * MIN_PROMINENCE):
         reason = f"ACF peaks at lags {list(periods)} (prominence >= {MIN_PROMINENCE}); r={r:.2f}"
         return Classification("seasonal", periods, r, max_lag, peak_lags, proms, reason)
     why = f"r^2={r * r:.2f} >= {R2_TREND}" if r * r >= R2_TREND else f"r^2={r * r:.2f}, no ACF peak"
@@ -118,7 +118,7 @@ def _seasons_under_trend(y: np.ndarray, max_lag: int, steps_per_day: float) -> t
     peaks, props = find_peaks(rho, prominence=MIN_PROMINENCE / 2)
     prominences = props["prominences"]
     periods = _significant(_periods(rho, peaks, prominences, steps_per_day), rho, len(y), steps_per_day)
-    if not periods or max(prominences) < 2 * MIN_PROMINENCE:
+    if not periods or _prominence(periods, peaks, prominences) < 2 * MIN_PROMINENCE:
         return ()
     first = periods[0]
     tolerance = max(1, first // 12)
@@ -158,6 +158,12 @@ def _periods(
             periods.append(first * round(lag / first))  # whole cycles: 97 would slide a 24-step shape
             break
     return tuple(periods)
+
+
+def _prominence(periods: tuple[int, ...], peaks: np.ndarray, prominences: np.ndarray) -> float:
+    """The strongest prominence among the peaks nearest the periods kept: a peak set aside as noise
+    does not vouch for a weak daily one."""
+    return max(float(prominences[np.argmin(np.abs(peaks - p))]) for p in periods)
 
 
 def _significant(periods: tuple[int, ...], rho: np.ndarray, n: int, steps_per_day: float) -> tuple[int, ...]:

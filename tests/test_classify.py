@@ -123,3 +123,13 @@ def test_white_noise_gets_no_period_at_an_odd_lag(n):
 def test_a_weak_odd_cycle_that_clears_the_noise_band_is_kept():
     y = seasonal(1344, {13: 0.5}, noise=0.5)  # ACF 0.33 at lag 13; the band is 0.10
     assert classify(y, 24).periods == (13,)
+
+
+def test_only_the_peaks_of_the_periods_kept_vouch_for_a_season():
+    """A strong peak set aside as noise (an odd lag under the band) must not carry a weak daily one past
+    the strength a trend-shaped ACF asks for."""
+    from capplan.classify import _prominence
+
+    peaks, prominences = np.array([13, 25, 49]), np.array([0.5, 0.15, 0.12])
+    assert _prominence((24,), peaks, prominences) == 0.15
+    assert _prominence((24, 48), peaks, prominences) == 0.15
