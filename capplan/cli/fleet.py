@@ -157,7 +157,11 @@ PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 @click.command()
 @series_argument
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PNG file."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Image to write: .png, .svg or .pdf.",
 )
 @pass_app
 def plot(app: App, series, output: Path) -> None:
