@@ -62,7 +62,7 @@ def _setup_logging(settings: Settings, verbose: int) -> None:
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="TOML file (default ./capplan.toml if present, or $CAPPLAN_CONFIG).",
+    help="TOML file (default: $CAPPLAN_CONFIG if set, else ./capplan.toml if present).",
 )
 @click.option("--influx-url", help="InfluxDB URL, e.g. http://127.0.0.1:8086.")
 @click.option("--database", help="InfluxDB database.")
