@@ -333,6 +333,8 @@ def fit(
     timezone = _clock_for(observed, zones.check(timezone), step, name)
     prepared = prepare(clock.to_wall(observed, timezone), name, step=step)
     observed = observed.dropna()
+    first = clock.to_utc(prepared.values.index[0], timezone, near=observed.index[0])
+    last = clock.to_utc(prepared.last_observed, timezone, near=observed.index[-1])
     y = prepared.values.to_numpy()
     h = _steps(horizon, prepared)
     if len(y) > LARGE_POINTS or h > LARGE_HORIZON:
@@ -345,7 +347,10 @@ def fit(
             prepared.step,
         )
     classification = classify(y, prepared.steps_per_day)
-    periods = tuple(p for p in classification.periods if MIN_CYCLES * p <= len(y))
+    # Cycles are counted in time: on a wall clock the hour repeated when DST ends is one hour of points,
+    # and three weeks of 15-minute data fell four points short of three weekly cycles.
+    span = round((last - first) / prepared.step) + 1
+    periods = tuple(p for p in classification.periods if MIN_CYCLES * p <= span)
     # A period without enough cycles cannot be estimated; the series is still forecast, by the models
     # that need no period (and the daily naive floor), rather than refused.
     unmodelled = [p for p in classification.periods if p not in periods]
@@ -356,7 +361,7 @@ def fit(
             name,
             unmodelled,
             MIN_CYCLES,
-            len(y),
+            span,
             MIN_CYCLES * max(unmodelled),
         )
     while True:
@@ -421,7 +426,7 @@ def fit(
     why = _why(winner, scores, floor_id, members if winner == "ensemble" else [], best_single)
     if unmodelled:
         why += (
-            f"; period {unmodelled} not modelled: fewer than {MIN_CYCLES} cycles in {len(y)} points, or too "
+            f"; period {unmodelled} not modelled: fewer than {MIN_CYCLES} cycles in {span} points, or too "
             f"little data to backtest it at a {h}-step horizon"
         )
     lower, upper = intervals.error_quantiles(plan.actuals(y) - forecasts[winner])
@@ -443,8 +448,8 @@ def fit(
     return SeriesModel(
         name=name,
         step=prepared.step,
-        first_observed=clock.to_utc(prepared.values.index[0], timezone, near=observed.index[0]),
-        last_observed=clock.to_utc(prepared.last_observed, timezone, near=observed.index[-1]),
+        first_observed=first,
+        last_observed=last,
         classification=classification,
         ctx=ctx,
         model_id=winner,
