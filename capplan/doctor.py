@@ -74,9 +74,9 @@ def server_checks(settings: Settings) -> list[Check]:
             try:
                 rp = influx.retention_policy(client, settings.influxdb)
                 checks.append(Check("influxdb retention policy", True, rp))
+                checks += _series_checks(client, settings)  # without the policy each would say so again
             except CapplanError as exc:
                 checks.append(Check("influxdb retention policy", False, str(exc)))
-            checks += _series_checks(client, settings)
         else:
             checks.append(
                 Check(

@@ -151,3 +151,18 @@ def test_doctor_names_a_series_spec_that_finds_no_data(influx_settings, kapacito
     assert result.exit_code == 1
     assert "[[series]] cpu usage_user: 1 series with data in the last 28d" in result.output
     assert "[[series]] cpuu usage_user: no series with data in the last 28d" in result.output
+
+
+def test_doctor_names_a_missing_retention_policy_once(influx_settings, kapacitor_url, tmp_path):
+    config = tmp_path / "capplan.toml"
+    config.write_text(
+        "[influxdb]\nretention_policy = 'autogne'\n"
+        "[[series]]\nmeasurement = 'cpu'\nfield = 'usage_user'\n"
+        "[[series]]\nmeasurement = 'mem'\nfield = 'used_percent'\n"
+    )
+    flags = ["--influx-url", influx_settings.url, "--database", influx_settings.database]
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), *flags, "--kapacitor-url", kapacitor_url, "doctor"]
+    )
+    assert result.exit_code == 1
+    assert result.output.count("no retention policy 'autogne'") == 1, result.output
