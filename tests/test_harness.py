@@ -153,7 +153,10 @@ def test_doctor_names_a_series_spec_that_finds_no_data(influx_settings, kapacito
     assert "[[series]] cpuu usage_user: no series with data in the last 28d" in result.output
 
 
-def test_doctor_names_a_missing_retention_policy_once(influx_settings, kapacitor_url, tmp_path):
+def test_doctor_names_a_missing_retention_policy_instead_of_checking_series_in_it(
+    influx_settings, kapacitor_url, tmp_path
+):
+    """Each [[series]] then found nothing (or failed on the same policy), which only hid the cause."""
     config = tmp_path / "capplan.toml"
     config.write_text(
         "[influxdb]\nretention_policy = 'autogne'\n"
@@ -166,3 +169,4 @@ def test_doctor_names_a_missing_retention_policy_once(influx_settings, kapacitor
     )
     assert result.exit_code == 1
     assert result.output.count("no retention policy 'autogne'") == 1, result.output
+    assert "[[series]]" not in result.output
