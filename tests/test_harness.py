@@ -123,6 +123,15 @@ def test_doctor_names_missing_database_and_fails(influx_settings, kapacitor_url)
     assert "database 'no_such_db' not found" in result.output
 
 
+def _doctor_with(influx_settings, kapacitor_url, tmp_path, config_text: str):
+    config = tmp_path / "capplan.toml"
+    config.write_text(config_text)
+    flags = ["--influx-url", influx_settings.url, "--database", influx_settings.database]
+    return CliRunner().invoke(
+        cli, ["--config", str(config), *flags, "--kapacitor-url", kapacitor_url, "doctor"]
+    )
+
+
 def test_doctor_names_a_series_spec_that_finds_no_data(influx_settings, kapacitor_url, tmp_path):
     """A typo in a measurement name trained nothing for it, said so in one warning, and exited 0."""
     from capplan import influx
@@ -139,14 +148,12 @@ def test_doctor_names_a_series_spec_that_finds_no_data(influx_settings, kapacito
             }
         ],
     )
-    config = tmp_path / "capplan.toml"
-    config.write_text(
+    result = _doctor_with(
+        influx_settings,
+        kapacitor_url,
+        tmp_path,
         "[[series]]\nmeasurement = 'cpu'\nfield = 'usage_user'\n"
-        "[[series]]\nmeasurement = 'cpuu'\nfield = 'usage_user'\n"
-    )
-    flags = ["--influx-url", influx_settings.url, "--database", influx_settings.database]
-    result = CliRunner().invoke(
-        cli, ["--config", str(config), *flags, "--kapacitor-url", kapacitor_url, "doctor"]
+        "[[series]]\nmeasurement = 'cpuu'\nfield = 'usage_user'\n",
     )
     assert result.exit_code == 1
     assert "[[series]] cpu usage_user: 1 series with data in the last 28d" in result.output
@@ -157,15 +164,13 @@ def test_doctor_names_a_missing_retention_policy_instead_of_checking_series_in_i
     influx_settings, kapacitor_url, tmp_path
 ):
     """Each [[series]] then found nothing (or failed on the same policy), which only hid the cause."""
-    config = tmp_path / "capplan.toml"
-    config.write_text(
+    result = _doctor_with(
+        influx_settings,
+        kapacitor_url,
+        tmp_path,
         "[influxdb]\nretention_policy = 'autogne'\n"
         "[[series]]\nmeasurement = 'cpu'\nfield = 'usage_user'\n"
-        "[[series]]\nmeasurement = 'mem'\nfield = 'used_percent'\n"
-    )
-    flags = ["--influx-url", influx_settings.url, "--database", influx_settings.database]
-    result = CliRunner().invoke(
-        cli, ["--config", str(config), *flags, "--kapacitor-url", kapacitor_url, "doctor"]
+        "[[series]]\nmeasurement = 'mem'\nfield = 'used_percent'\n",
     )
     assert result.exit_code == 1
     assert result.output.count("no retention policy 'autogne'") == 1, result.output
