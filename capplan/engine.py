@@ -329,10 +329,9 @@ def fit(
 
     ``timezone``: the clock the series' cycles follow (see capplan.clock)."""
     started = time.perf_counter()
-    observed = checked(series, name)
-    timezone = _clock_for(observed, zones.check(timezone), step, name)
+    observed = checked(series, name).dropna()
+    timezone = _clock_for(pd.DatetimeIndex(observed.index), zones.check(timezone), step, name)
     prepared = prepare(clock.to_wall(observed, timezone), name, step=step)
-    observed = observed.dropna()
     first = clock.to_utc(prepared.values.index[0], timezone, near=observed.index[0])
     last = clock.to_utc(prepared.last_observed, timezone, near=observed.index[-1])
     y = prepared.values.to_numpy()
@@ -467,9 +466,9 @@ def fit(
     )
 
 
-def _clock_for(observed: pd.Series, zone: str, step: pd.Timedelta | None, name: str) -> str:
-    """``zone``, or UTC when the model's grid cannot follow that zone's clock changes."""
-    raw = pd.DatetimeIndex(observed.dropna().index)
+def _clock_for(raw: pd.DatetimeIndex, zone: str, step: pd.Timedelta | None, name: str) -> str:
+    """``zone``, or UTC when the model's grid cannot follow that zone's clock changes (``raw``: the
+    times of the observed values)."""
     if zone == zones.UTC or len(raw) < 2:
         return zone
     if clock.offsets(zone, raw[-1]) == {pd.Timedelta(0)}:  # Etc/UTC, GMT: the same clock
