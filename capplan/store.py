@@ -172,7 +172,7 @@ class ModelStore:
             fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise StoreError(
-                f"{key}: cannot write to the model store {self.root} ({exc.strerror}); fix its "
+                f"{key}: cannot write to the model store {self.root} ({_reason(exc)}); fix its "
                 "permissions or point model.store elsewhere"
             ) from None
         try:
