@@ -33,7 +33,8 @@ AGGREGATES = frozenset(
 # a maximum over part of a bucket reads low.
 PARTIAL_BUCKET_AGGREGATES = frozenset({"mean", "median", "mode", "first", "last"})
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Seconds per unit of InfluxDB and TICKscript durations; settings take s to w, TICKscript also u and ms.
+UNIT_SECONDS = {"u": 1e-6, "µ": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def duration(text: str, where: str = "duration") -> timedelta:
@@ -43,7 +44,7 @@ def duration(text: str, where: str = "duration") -> timedelta:
     match = _DURATION.match(str(text))
     if not match or int(match.group(1)) == 0:
         raise ConfigError(f"{where}: {text!r} is not a duration like 30s, 5m, 1h, 7d or 2w")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
+    return timedelta(seconds=int(match.group(1)) * UNIT_SECONDS[match.group(2).lower()])
 
 
 ENV_PREFIX = "CAPPLAN_"

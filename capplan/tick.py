@@ -18,14 +18,13 @@ from pathlib import Path
 import jinja2
 
 from capplan import influxql
-from capplan.config import InfluxSettings, KapacitorSettings
+from capplan.config import UNIT_SECONDS, InfluxSettings, KapacitorSettings
 from capplan.errors import ConfigError
 from capplan.serieskey import FIELD_TAG, SeriesKey, refuse_reserved
 
 # Kapacitor's rule for task ids is ^[-\._\p{L}0-9]+$; str.isalpha() is exactly \p{L}.
 _ID_MAX = 60
 _DURATION = re.compile(r"^(\d+)(u|µ|ms|s|m|h|d|w)$")
-_UNIT_SECONDS = {"u": 1e-6, "µ": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SOURCE_DIR = Path(__file__).resolve().parent.parent / "tickscripts"
 _PACKAGE_DIR = Path(__file__).resolve().parent / "tickscripts"
 
@@ -73,7 +72,7 @@ def duration(text: str, setting: str = "kapacitor.every") -> str:
 def _seconds(text: str) -> float:
     match = _DURATION.match(duration(text))
     assert match  # duration() refused anything else
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
 
 
 def _slug(text: str) -> str:
