@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from capplan import logs
 from capplan.config import Settings, load_settings
 from capplan.errors import CapplanError, DataError, StoreError
 from capplan.serieskey import SeriesKey
@@ -74,7 +75,7 @@ def _setup_logging(settings: Settings, *, stderr: bool = False) -> None:
         errors.setLevel(logging.ERROR)
         errors.setFormatter(logging.Formatter("capplan-retrain: %(message)s"))
         handlers.append(errors)
-    logging.basicConfig(level=settings.log.level.upper(), handlers=handlers, force=True)
+    logs.configure(settings.log.level.upper(), handlers)
 
 
 def alert_time_ns(text: Any) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from capplan import __version__, jsonio
+from capplan import __version__, jsonio, logs
 from capplan.cli import fleet, models
 from capplan.cli.alerts import alerts_group
 from capplan.cli.common import App, pass_app
@@ -51,9 +51,10 @@ def _setup_logging(settings: Settings, verbose: int) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if settings.log.file:
         handlers.append(logging.FileHandler(settings.log.file))
-    logging.basicConfig(
-        level=level, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    logs.configure(level, handlers, libraries=logging.DEBUG if verbose else logs.LIBRARIES_LEVEL)
 
 
 @click.group(cls=CapplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
