@@ -54,10 +54,13 @@ class CapacityAnswer:
         }
 
     def describe(self) -> str:
+        """One line for a person: when the threshold is likely reached, and the interval's range."""
+        horizon = f"{self.seconds(self.horizon_end) / 86400:.1f} d"
+        if self.earliest is None:
+            return f"threshold {self.threshold:g}: not reached within the {horizon} horizon, even by the band"
+
         def days(when: pd.Timestamp | None) -> str:
-            if when is None:
-                return "beyond horizon"
-            return f"{self.seconds(when) / 86400:.1f} d"
+            return f"after {horizon}" if when is None else f"in {self.seconds(when) / 86400:.1f} d"
 
         return (
             f"threshold {self.threshold:g}: likely {days(self.likely)} "

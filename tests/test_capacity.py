@@ -23,7 +23,7 @@ def test_rising_disk_crosses_upper_then_point_then_lower():
     assert fields["seconds_to_threshold"] == 360000 and fields["horizon_seconds"] == 240 * 3600
     reached = pd.Timestamp(fields["reached_ms"], unit="ms", tz="UTC")
     assert reached == answer.origin + pd.Timedelta(seconds=360000)
-    assert "likely 4.2 d" in answer.describe()
+    assert answer.describe() == "threshold 90: likely in 4.2 d (earliest in 3.3 d, latest in 5.0 d)"
 
 
 def test_not_reached_within_horizon_is_marked():
@@ -32,7 +32,13 @@ def test_not_reached_within_horizon_is_marked():
     assert answer.likely is None
     assert answer.fields()["seconds_to_threshold_latest"] == NOT_WITHIN_HORIZON
     assert answer.fields()["reached_latest_ms"] == NOT_WITHIN_HORIZON
-    assert "beyond horizon" in answer.describe()
+    assert answer.describe() == "threshold 90: not reached within the 10.0 d horizon, even by the band"
+
+
+def test_only_the_upper_bound_crossing_within_horizon_says_so():
+    origin = pd.Timestamp("2026-01-01 00:00", tz="UTC")
+    answer = time_to_threshold(_linear_forecast(80.0, 0.035, 2.0), 90.0, origin)  # upper at 229 h
+    assert answer.describe() == "threshold 90: likely after 10.0 d (earliest in 9.5 d, latest after 10.0 d)"
 
 
 def test_falling_headroom_uses_lower_bound_first():
