@@ -34,6 +34,7 @@ class DemoSeries:
     periods: tuple[int, ...]
     model: str
     validation_mase: float
+    why: str
     seconds: float
     capacity: CapacityAnswer | None
     plot: Path
@@ -78,6 +79,7 @@ def run_demo(output: Path, *, horizon: pd.Timedelta = DEMO_HORIZON, seed: int = 
             periods=tuple(model.classification.periods),
             model=model.model_name,
             validation_mase=float(model.validation_mase),
+            why=model.why,
             seconds=time.monotonic() - started,
             capacity=capacity,
             plot=plot,
@@ -96,6 +98,7 @@ def _write_report(output: Path, items: list[DemoSeries]) -> None:
             str(item.key),
             f"  classified {item.kind}" + (f", periods {list(item.periods)} steps" if item.periods else ""),
             f"  model {item.model}, backtest MASE {item.validation_mase:.3f}, fit {item.seconds:.1f} s",
+            f"  why: {item.why}",
             f"  capacity: {item.capacity.describe() if item.capacity else 'no threshold configured'}",
             f"  plot {item.plot}",
             "",
@@ -110,6 +113,7 @@ def _write_report(output: Path, items: list[DemoSeries]) -> None:
                     "periods": list(i.periods),
                     "model": i.model,
                     "validation_mase": i.validation_mase,
+                    "why": i.why,
                     "seconds": round(i.seconds, 2),
                     "capacity": i.capacity.fields() if i.capacity else None,
                     "plot": str(i.plot),

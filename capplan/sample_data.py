@@ -18,7 +18,7 @@ def seasonal_cpu(days: int = 42, seed: int = 1) -> pd.Series:
     rng = np.random.default_rng(seed)
     index = pd.date_range(end=END, periods=days * 24, freq="h", name="time")
     hours = index.hour.to_numpy()
-    weekend = index.dayofweek.to_numpy() >= 5
+    weekend = index.day_of_week.to_numpy() >= 5
     daily = 18 * np.exp(-(((hours - 14) / 4.0) ** 2))
     values = (
         22
