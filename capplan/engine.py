@@ -374,7 +374,10 @@ def fit(
             plan = _plan(y, ctx, models, name)
             break
         except DataError as exc:
-            if len(periods) > 1:  # the longest period needs more history than a backtest here has
+            # The longest period needs more history than a backtest here has. Without it the series
+            # is still forecast (by the shorter periods, or by the models that need none), not refused:
+            # three weeks of a weekday/weekend load, a week ahead, is the API's default case.
+            if periods:
                 log.warning(
                     "series %r: period %d leaves too little data to backtest: %s", name, max(periods), exc
                 )

@@ -280,6 +280,17 @@ def test_a_second_period_too_long_to_backtest_is_left_out():
     assert "period [168] not modelled" in model.why and "too little data to backtest it" in model.why
 
 
+def test_an_only_period_too_long_to_backtest_is_left_out_not_refused():
+    """Three weeks of a weekday/weekend load with no daily cycle, a week ahead (the API's default):
+    the weekly period alone cannot be backtested, and the series is forecast without it."""
+    t = pd.date_range("2024-03-04", periods=24 * 21, freq="1h", tz="UTC")
+    y = 100 + np.where(t.day_of_week >= 5, -20, 0) + np.random.default_rng(0).normal(0, 2, len(t))
+    model = engine.fit(pd.Series(y, index=t), pd.Timedelta("7D"), name="weekly", candidates=STATISTICAL)
+    assert model.classification.periods == (168,) and model.ctx.periods == ()
+    assert "period [168] not modelled" in model.why
+    assert len(model.forecast().frame) == 168
+
+
 def test_update_accepts_any_timezone(seasonal_model):
     newer = hourly(1344 + 48).iloc[-48:]
     updated = seasonal_model.update(newer.tz_convert("America/New_York"))
