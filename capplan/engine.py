@@ -29,6 +29,7 @@ from capplan.models.base import FitContext, Forecaster
 from capplan.models.ensemble import Ensemble
 from capplan.models.linear import LinearSegment
 from capplan.models.naive import SeasonalNaive
+from capplan.models.profile import SeasonalProfile
 from capplan.models.registry import build, model_class
 from capplan.series import PreparedSeries, buckets, checked, infer_step, prepare
 
@@ -77,9 +78,10 @@ LARGE_HORIZON = 2_016  # a week at 5 minutes
 RECHECK_ORIGINS = 4
 SHIFT_BAND_AT_FIT = 2.0  # see fit
 MIN_SEGMENT_ORIGINS = 4  # see _segment_interval
-# Cycles of the longest period kept with the model for updates (the profile's window), and at least
-# the days the level-shift check needs.
-TAIL_CYCLES = 4
+# Cycles of the longest period kept with the model for updates (the most any profile variant reads:
+# with 4, profile6 was refitted on 4 weekly cycles after a one-day update), and at least the days the
+# level-shift check needs.
+TAIL_CYCLES = max(SeasonalProfile().cycles, *(params.get("cycles", 0) for _, params in VARIANTS.values()))
 
 
 @dataclass(frozen=True)

@@ -228,6 +228,19 @@ def test_lstm_competes_and_round_trips(tmp_path):
         assert updated.forecast(1).frame.index[0] == hourly(1368).index[-1] + pd.Timedelta("1h")
 
 
+def test_a_one_day_update_of_a_six_week_profile_matches_a_fresh_fit():
+    """The stored tail held four weekly cycles, so profile6 was refitted on four after an update."""
+    t = np.arange(8 * 168 + 24)
+    truth = 100 + 10 * np.sin(2 * np.pi * t / 24) + np.where((t // 24) % 7 >= 5, -15, 0)
+    y = truth + 3 * np.random.default_rng(0).standard_t(2, len(t))  # heavy tails: cycles disagree
+    series = pd.Series(y, index=pd.date_range("2024-03-04", periods=len(t), freq="1h", tz="UTC"))
+    model = engine.fit(series.iloc[:-24], 168, name="cpu", candidates=["snaive", "profile6"])
+    fresh = engine.fit(series, 168, name="cpu", candidates=["snaive", "profile6"])
+    assert model.model_id == fresh.model_id == "profile6"
+    updated = model.update(series.iloc[-24:]).forecast().frame.yhat  # the interval stays the fit's
+    pd.testing.assert_series_equal(updated, fresh.forecast().frame.yhat)
+
+
 def test_update_on_a_short_window_uses_the_stored_tail(seasonal_model):
     """Two days of new data cannot hold a weekly cycle; the stored tail in front of them can."""
     longer = hourly(1344 + 48)
