@@ -200,8 +200,12 @@ def test_growing_seasonal_load_also_tries_the_linear_model():
 
 
 def test_horizon_too_long_for_the_history():
-    with pytest.raises(DataError, match="horizon"):
-        engine.fit(hourly(400), 300, name="cpu", candidates=STATISTICAL)
+    """300 steps ahead of 400 points cannot backtest the daily period (it is left out, the daily naive
+    stays); 390 cannot backtest anything."""
+    model = engine.fit(hourly(400), 300, name="cpu", candidates=STATISTICAL)
+    assert model.ctx.periods == () and "period [24] not modelled" in model.why
+    with pytest.raises(DataError, match="cannot backtest a 390-step horizon"):
+        engine.fit(hourly(400), 390, name="cpu", candidates=STATISTICAL)
 
 
 def test_forecast_api_with_columns():
