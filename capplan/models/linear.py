@@ -16,7 +16,7 @@ from scipy.signal import find_peaks
 
 from capplan.errors import ModelError
 from capplan.models.base import FitContext, Forecaster
-from capplan.models.changes import last_split, line_costs, without_spikes
+from capplan.models.changes import last_split, without_spikes
 
 MAX_PEAK_FRACTION = 0.10
 THRESHOLD_STEP = 0.01  # of the value range
@@ -25,7 +25,7 @@ THRESHOLD_STEP = 0.01  # of the value range
 def _slope_change(y: np.ndarray, min_segment: int) -> int:
     """Start of the last straight segment found by least squares (0 when one line fits): catches the
     slope changes that leave no spike in |diff| (growth speeding up without a jump)."""
-    return last_split(y, min_segment, line_costs)
+    return last_split(y, min_segment, 1)
 
 
 def last_breakpoint(y: np.ndarray, min_segment: int) -> int:
@@ -48,7 +48,7 @@ def _last_diff_peak(y: np.ndarray, min_segment: int) -> int:
     while len(peaks) > MAX_PEAK_FRACTION * len(y):
         height += THRESHOLD_STEP * span
         peaks, _ = find_peaks(diff, height=height)
-    return last_split(np.asarray(y, dtype=float), min_segment, line_costs, allowed=peaks + 1)
+    return last_split(np.asarray(y, dtype=float), min_segment, 1, allowed=peaks + 1)
 
 
 class LinearSegment(Forecaster):
