@@ -55,6 +55,22 @@ def test_growing_load_keeps_its_daily_cycle(seed):
     assert "trend with a season" in c.reason
 
 
+@pytest.mark.parametrize("slope", [0.02, 0.05, 0.07, 0.09])
+def test_a_moderate_trend_does_not_hide_the_week(slope):
+    """At 0.05-0.07/h the trend lifted the raw ACF enough to flatten the weekly peak, but not enough
+    for the trend path: only the day was kept, and the weekend was forecast for every day."""
+    t = np.arange(35 * 24)
+    weekend = np.where((t // 24) % 7 >= 5, -15, 0)
+    y = (
+        100
+        + 10 * np.sin(2 * np.pi * t / 24)
+        + weekend
+        + slope * t
+        + np.random.default_rng(0).normal(0, 1, len(t))
+    )
+    assert classify(y, 24).periods == (24, 168)
+
+
 def test_weekly_bump_on_a_rising_daily_series():
     rng = np.random.default_rng(0)
     t = np.arange(120)
