@@ -514,7 +514,7 @@ def _plan(y: np.ndarray, ctx: FitContext, models: dict[str, Forecaster], name: s
         attempts.append(longest)
     for i, min_train in enumerate(attempts):
         try:
-            plan = backtest.plan(y, ctx.horizon, min_train, season, name)
+            plan = backtest.plan(y, ctx.horizon, min_train, season, name, count=_origins(ctx.horizon))
             break
         except DataError:
             if i == len(attempts) - 1:  # too short even for this: the error stands
@@ -529,6 +529,12 @@ def _plan(y: np.ndarray, ctx: FitContext, models: dict[str, Forecaster], name: s
             )
             del models[cid]
     return plan
+
+
+def _origins(horizon: int) -> int:
+    """Enough backtest origins that the first step's interval pools ``intervals.min_pool`` errors: a
+    one-step horizon from 16 origins covered 87%."""
+    return max(backtest.ORIGINS, math.ceil(intervals.min_pool() / min(horizon, 3)))
 
 
 def _candidates(wanted: Sequence[str], ctx: FitContext, lstm_epochs: int, n: int) -> dict[str, Forecaster]:

@@ -14,14 +14,24 @@ import numpy as np
 LEVEL = 0.95
 
 
+def min_pool(level: float = LEVEL) -> int:
+    """The fewest errors whose corrected quantile is not their maximum: (m + 1)(1 - alpha) <= m. With
+    fewer, the band is the errors' range, which covers only (m - 1) / (m + 1): 88% for 16."""
+    alpha = (1 - level) / 2
+    return math.ceil((1 - alpha) / alpha - 1e-9)
+
+
 def error_quantiles(errors: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
     """errors (origins, h) = actual - forecast -> (lower, upper) offsets per step, lower <= 0 <= upper,
-    non-decreasing in width along the horizon (uncertainty does not shrink with distance)."""
-    h = errors.shape[1]
-    window = max(1, h // 12)
+    non-decreasing in width along the horizon (uncertainty does not shrink with distance). A step whose
+    pool is short of ``min_pool`` errors (the first steps) takes in more neighbours."""
+    origins, h = errors.shape
     lower, upper = np.empty(h), np.empty(h)
     alpha = (1 - level) / 2
     for s in range(h):
+        window = max(1, h // 12)
+        while origins * (min(h, s + window + 1) - max(0, s - window)) < min_pool(level) and window < h:
+            window += 1
         pool = errors[:, max(0, s - window) : s + window + 1].ravel()
         m = len(pool)
         q = min(1.0, math.ceil((m + 1) * (1 - alpha)) / m)

@@ -77,6 +77,19 @@ def test_intervals_cover_about_95_percent():
     assert hits[:, :84].mean() >= 0.85 and hits[:, 84:].mean() >= 0.85
 
 
+def test_a_one_step_horizon_still_covers_95_percent():
+    """Sixteen origins give a one-step horizon 16 errors, and their range covers (16 - 1) / (16 + 1):
+    0.87 over these series. Enough origins for 39 errors bring it to 95%."""
+    hits = []
+    for seed in range(100):
+        t = np.arange(21 * 24 + 1)
+        y = 100 + 10 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(seed).normal(0, 1, len(t))
+        series = pd.Series(y[:-1], index=pd.date_range("2024-03-04", periods=len(t) - 1, freq="1h", tz="UTC"))
+        frame = engine.fit(series, 1, candidates=["snaive", "profile"]).forecast().frame
+        hits.append(frame.yhat_lower.iloc[0] <= y[-1] <= frame.yhat_upper.iloc[0])
+    assert np.mean(hits) >= 0.93
+
+
 def test_trend_series_uses_the_linear_model_with_a_widening_interval():
     model = engine.fit(disk(), 48, name="disk", candidates=STATISTICAL)
     assert model.classification.kind == "trend"
