@@ -148,6 +148,31 @@ def _publish(
     return written
 
 
+def _save_and_publish(
+    settings: Settings,
+    client,
+    store: ModelStore,
+    key: SeriesKey,
+    model: SeriesModel,
+    forecast: pd.DataFrame,
+    capacity: CapacityAnswer | None,
+    made_by: str,
+) -> tuple[int, int]:
+    """(version, forecast points): the model is saved, then its forecast written; if the write fails the
+    version is discarded and the one before stays current. Saved and left, a trained v1 with no forecast
+    showed in ``status`` as trained, and a retrain's next run found "no data newer" and never wrote it."""
+    previous = store.current(key)
+    version = store.save(key, _metadata_with_capacity(model.save, capacity), made_by=made_by)
+    try:
+        points = _publish(settings, client, key, forecast, model.model_name, capacity)
+    except BaseException as exc:
+        store.discard(key, version, previous)
+        kept = f"v{previous} stays current" if previous else "no model is stored"
+        log.error("%s: forecast not written (%s); model v%d discarded, %s", key, exc, version, kept)
+        raise
+    return version, points
+
+
 def train_series(
     settings: Settings, key: SeriesKey, *, client=None, now: pd.Timestamp | None = None
 ) -> TrainResult:
@@ -177,8 +202,7 @@ def _train_locked(
     )
     result = model.forecast()
     capacity = capacity_of(settings, key, model.last_observed, result.frame)
-    version = store.save(key, _metadata_with_capacity(model.save, capacity))
-    points = _publish(settings, client, key, result.frame, model.model_name, capacity)
+    version, points = _save_and_publish(settings, client, store, key, model, result.frame, capacity, "train")
     log.info(
         "trained %s: %s v%d, validation MASE %.3f", key, model.model_name, version, model.validation_mase
     )
@@ -331,8 +355,9 @@ def _retrain_locked(
         new = old.update(recent)
         result = new.forecast()
         capacity = capacity_of(settings, key, new.last_observed, result.frame)
-        version_after = store.save(key, _metadata_with_capacity(new.save, capacity), made_by="retrain")
-        points = _publish(settings, client, key, result.frame, new.model_name, capacity)
+        version_after, points = _save_and_publish(
+            settings, client, store, key, new, result.frame, capacity, "retrain"
+        )
     result = RetrainResult(
         key=key,
         version_before=version_before,

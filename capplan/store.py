@@ -344,6 +344,25 @@ class ModelStore:
         except (OSError, ValueError):
             return None
 
+    def current(self, key: SeriesKey) -> int | None:
+        """The current version's number, or None when nothing is stored."""
+        directory = self.series_dir(key)
+        versions = self._versions(directory)
+        current = self._current(directory)
+        return current if current in versions else (versions[-1] if versions else None)
+
+    def discard(self, key: SeriesKey, version: int, restore: int | None) -> None:
+        """Undo ``save`` of ``version`` whose forecast could not be written: ``restore`` (the version
+        current before, or None for a first save) is current again and ``version`` is gone, so the store
+        never holds a model newer than the forecast Kapacitor compares against."""
+        directory = self.series_dir(key)
+        with self.lock(key):
+            if restore is None:
+                (directory / CURRENT).unlink(missing_ok=True)
+            else:
+                write_atomic(directory / CURRENT, f"v{restore}\n")
+            shutil.rmtree(directory / f"v{version}", ignore_errors=True)
+
     def rollback(self, key: SeriesKey, version: int) -> None:
         directory = self.series_dir(key)
         if not directory.is_dir():  # checked before locking, which would create the directory

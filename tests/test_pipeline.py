@@ -309,6 +309,42 @@ def test_influxdb_down_keeps_model_and_forecast(tmp_path):
         server.stop()
 
 
+def test_a_forecast_that_cannot_be_written_leaves_no_newer_model(tmp_path, monkeypatch):
+    """InfluxDB goes down between the fit and the forecast's write: the version saved for it is
+    discarded, so ``status`` does not show a model whose forecast Kapacitor never got."""
+    server = servers.start_influxdb(tmp_path / "private")
+    base = Settings(
+        influxdb=dataclasses.replace(Settings().influxdb, url=server.url, database="db", timeout=2),
+        model=ModelSettings(store=str(tmp_path / "models"), history="21d", horizon="1d"),
+        series=(SeriesSpec("disk", "used_percent"),),
+    )
+    write_forecast = influx.write_forecast
+
+    def server_gone(*args, **kwargs):
+        server.stop()
+        return write_forecast(*args, **kwargs)
+
+    try:
+        influx.connect(base.influxdb).create_database("db")
+        _history(DISK, _disk_values(21 * 24, np.random.default_rng(2)), NOW.floor("h"), base.influxdb)
+        store = ModelStore.for_series(base)
+        other = SeriesKey.of("disk", "used_percent", {"host": "db 2", "path": "/"})
+        _history(other, _disk_values(21 * 24, np.random.default_rng(3)), NOW.floor("h"), base.influxdb)
+        pipeline.train_series(base, other, now=NOW)
+        monkeypatch.setattr(influx, "write_forecast", server_gone)
+        with pytest.raises(InfluxError):
+            pipeline.train_series(base, DISK, now=NOW)
+        assert not store.stored(DISK)  # a first train: nothing at all
+        server = servers.start_influxdb(tmp_path / "private")
+        base = dataclasses.replace(base, influxdb=dataclasses.replace(base.influxdb, url=server.url))
+        _history(other, np.array([90.0]), NOW.floor("h") + pd.Timedelta("1h"), base.influxdb)  # a new hour
+        with pytest.raises(InfluxError):
+            pipeline.retrain(base, other, now=NOW + pd.Timedelta("2h"))
+        assert [v.version for v in store.versions(other)] == [1] and store.current(other) == 1
+    finally:
+        server.stop()
+
+
 def test_a_store_it_cannot_write_to_is_refused_before_reading_or_fitting(tmp_path):
     """A read-only store failed only at the save, after minutes of fitting (real-server review)."""
     blocker = tmp_path / "a file"
