@@ -49,6 +49,10 @@ class InfluxError(CapplanError):
     exit_code = 6
 
 
+class InfluxUnreachable(InfluxError):
+    """No answer from InfluxDB at all (refused, reset, timed out): every other series would wait as long."""
+
+
 class KapacitorError(CapplanError):
     """Kapacitor was unreachable or rejected a request; carries the server's own message."""
 

@@ -19,7 +19,7 @@ from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 from capplan import influxql as q
 from capplan import lineprotocol as lp
 from capplan.config import InfluxSettings, SeriesSpec
-from capplan.errors import InfluxError
+from capplan.errors import InfluxError, InfluxUnreachable
 from capplan.serieskey import MODEL_TAG, SeriesKey
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def database_names(client: InfluxDBClient, settings: InfluxSettings) -> list[str
 def _error(exc: Exception, settings: InfluxSettings, doing: str) -> InfluxError:
     """The one place client failures become a one-line error: what failed, where, and what to change."""
     if isinstance(exc, requests.RequestException):
-        return InfluxError(
+        return InfluxUnreachable(
             f"InfluxDB unreachable at {settings.url} during {doing} ({type(exc).__name__}); "
             "start it or set influxdb.url / CAPPLAN_INFLUXDB_URL"
         )

@@ -20,7 +20,7 @@ import pandas as pd
 from capplan import influx
 from capplan.capacity import CapacityAnswer, threshold_for, time_to_threshold
 from capplan.config import PARTIAL_BUCKET_AGGREGATES, Settings, duration
-from capplan.errors import CapplanError, ConfigError, DataError
+from capplan.errors import CapplanError, ConfigError, DataError, InfluxUnreachable
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
 
@@ -427,12 +427,20 @@ def for_each(
     unmatched: Iterable[str] = (),
 ) -> FleetReport:
     report = FleetReport(unmatched=list(unmatched))
+    unreachable: InfluxUnreachable | None = None
     for key in keys:
-        try:
-            report.results.append(action(key))
-        except (CapplanError, OSError) as exc:  # one series' full disk or bad file stops no other
-            log.error("%s: %s", key, exc)
-            report.failures[key] = str(exc)
+        if unreachable is not None:  # a hung server cost its timeout for each of 14 series: 7 minutes
+            report.failures[key] = f"not tried: {unreachable}"
+        else:
+            try:
+                report.results.append(action(key))
+            except InfluxUnreachable as exc:
+                log.error("%s: %s; the remaining series are not tried", key, exc)
+                report.failures[key] = str(exc)
+                unreachable = exc
+            except (CapplanError, OSError) as exc:  # one series' full disk or bad file stops no other
+                log.error("%s: %s", key, exc)
+                report.failures[key] = str(exc)
         if progress:
             progress(key)
     return report

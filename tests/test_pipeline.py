@@ -281,6 +281,34 @@ def test_a_file_system_error_in_one_series_does_not_stop_the_others():
     assert report.results == [str(DISK)] and "Read-only file system" in report.failures[CPU]
 
 
+def test_a_hung_influxdb_is_waited_for_once_not_once_per_series(tmp_path):
+    """A stopped (SIGSTOP) InfluxDB answers nothing: each series waited its whole timeout, 7 minutes
+    for 14 series. After the first, the others are reported as not tried."""
+    import signal
+
+    server = servers.start_influxdb(tmp_path / "private")
+    settings = Settings(
+        influxdb=dataclasses.replace(Settings().influxdb, url=server.url, database="db", timeout=1),
+        model=ModelSettings(store=str(tmp_path / "models"), history="21d", horizon="1d"),
+        series=(SeriesSpec("disk", "used_percent"),),
+    )
+    tried = []
+
+    def train(key: SeriesKey):
+        tried.append(key)
+        return pipeline.train_series(settings, key, now=NOW)
+
+    server.process.send_signal(signal.SIGSTOP)
+    try:
+        report = pipeline.for_each([CPU, DISK], train)
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        server.stop()
+    assert tried == [CPU] and report.results == []
+    assert "InfluxDB unreachable" in report.failures[CPU]
+    assert report.failures[DISK].startswith("not tried: InfluxDB unreachable")
+
+
 def test_influxdb_down_keeps_model_and_forecast(tmp_path):
     root = tmp_path / "private"
     server = servers.start_influxdb(root)
