@@ -170,6 +170,10 @@ class Settings:
     series: tuple[SeriesSpec, ...] = ()
     thresholds: tuple[Threshold, ...] = ()
 
+    def configures(self, measurement: str, field: str) -> bool:
+        """Whether a [[series]] names this measurement's field (else a stored model of it is left over)."""
+        return any((spec.measurement, spec.field) == (measurement, field) for spec in self.series)
+
     def spec_for(self, measurement: str, field: str) -> SeriesSpec:
         """The configured spec of a measurement's field, or the defaults for an ad-hoc series."""
         for spec in self.series:

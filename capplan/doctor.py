@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from capplan import influx
+from capplan import influx, pipeline
 from capplan.config import Settings, duration
 from capplan.errors import CapplanError
 from capplan.kapacitor import KapacitorClient
@@ -40,6 +40,10 @@ def offline_checks(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("model store", False, f"{store.resolve()} not writable; set model.store"))
     checks.append(wrapper_check(settings))
+    left = pipeline.left_over(settings)
+    checks.append(
+        Check("stored series", not left, pipeline.left_over_advice(left) if left else "all configured")
+    )
     return checks
 
 

@@ -22,7 +22,7 @@ from capplan.capacity import CapacityAnswer, threshold_for, time_to_threshold
 from capplan.config import PARTIAL_BUCKET_AGGREGATES, Settings, duration
 from capplan.errors import CapplanError, ConfigError, DataError, InfluxUnreachable
 from capplan.serieskey import SeriesKey
-from capplan.store import ModelStore
+from capplan.store import ModelStore, StoredSeries
 
 if TYPE_CHECKING:
     from capplan.engine import SeriesModel
@@ -418,6 +418,26 @@ def discover(
             "check [[series]], the filters and that recent data exists in InfluxDB"
         )
     return Discovery(keys, unmatched)
+
+
+def left_over(settings: Settings, stored: list[StoredSeries] | None = None) -> list[StoredSeries]:
+    """Stored series (``stored``, else the store's) no [[series]] names any more: nothing refreshes
+    their forecasts, so their alerts would judge a forecast that only gets older. A configuration
+    without any [[series]] (one kept for the alerts or the store alone) names none and flags none."""
+    if not settings.series:
+        return []
+    stored = ModelStore.for_series(settings).list() if stored is None else stored
+    return [s for s in stored if not settings.configures(s.key.measurement, s.key.field)]
+
+
+def left_over_advice(found: list[StoredSeries]) -> str:
+    names = ", ".join(str(s.key) for s in found[:SHOWN_FAILURES])
+    more = f" and {len(found) - SHOWN_FAILURES} more" if len(found) > SHOWN_FAILURES else ""
+    return (
+        f"{len(found)} stored series no [[series]] names ({names}{more}): their forecasts are no longer "
+        f"refreshed; add the [[series]] back, or delete their alerts and their directories under "
+        f"{found[0].path.parent.parent}"
+    )
 
 
 def for_each(

@@ -13,7 +13,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from capplan import alerts, influx
+from capplan import alerts, doctor, influx
 from capplan.cli.alerts import alerts_group
 from capplan.cli.common import App
 from capplan.config import KapacitorSettings, ModelSettings, SeriesSpec, Settings
@@ -359,6 +359,26 @@ def test_cli_renders_defines_lists_and_deletes_stored_series(
     assert grouped.exit_code == 0 and "2 per-series task(s) also watch these series" in grouped.output
     assert run("delete", "--all") == "deleted 3 task(s)\n"
     assert run("list", "--json") == "[]\n"
+
+
+def test_series_no_longer_configured_get_no_alerts_and_fail_doctor(tmp_path, influx_settings, caplog):
+    """A [[series]] removed from the configuration left its stored models: `forecast` skipped them
+    silently, `define` still deployed their tasks on forecasts nothing refreshed, `doctor` said OK."""
+    settings = dataclasses.replace(
+        settings_for(influx_settings, KapacitorSettings(url="http://127.0.0.1:9"), "/bin/true"),
+        model=ModelSettings(store=str(tmp_path / "models")),
+        series=(SeriesSpec("cpu", "usage_user"),),
+    )
+    cpu = SeriesKey.of("cpu", "usage_user", {"host": "a"})
+    mem = SeriesKey.of("mem", "used_percent", {"host": "a"})
+    for key in (cpu, mem):
+        ModelStore(tmp_path / "models").save(key, lambda d: {})
+    result = CliRunner().invoke(alerts_group, ["render"], obj=App(settings))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("// ---- task ") == 1 and "mem" not in result.output
+    assert "1 stored series no [[series]] names (mem,host=a used_percent)" in caplog.text
+    [check] = [c for c in doctor.offline_checks(settings) if c.name == "stored series"]
+    assert not check.ok and "add the [[series]] back, or delete their alerts" in check.detail
 
 
 def test_tasks_name_the_databases_default_retention_policy(tmp_path, influx_settings, influx_client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from capplan.cli.common import App, emit_table, pass_app, series_argument, tag_f
 from capplan.config import duration
 from capplan.errors import CapplanError
 from capplan.store import ModelStore, StoredSeries
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -142,7 +145,11 @@ def status(app: App, as_json: bool) -> None:
     """Per stored series: model, version, last trained, validation error, days from now to the
     configured threshold and when it is reached (as in the forecast last written to InfluxDB)."""
     store = ModelStore.for_series(app.settings)
-    rows = [_status_row(store, stored, as_json) for stored in store.list()]
+    stored = store.list()
+    left = pipeline.left_over(app.settings, stored)
+    if left:
+        log.warning("%s", pipeline.left_over_advice(left))
+    rows = [_status_row(store, series, as_json) for series in stored]
     if as_json:
         click.echo(jsonio.dumps(rows, indent=2))
     elif rows:
