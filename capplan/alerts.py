@@ -132,20 +132,28 @@ def define(client: KapacitorClient, tasks: Sequence[RenderedTask]) -> list[tuple
     return done
 
 
-def set_status(client: KapacitorClient, task_ids: Iterable[str], enabled: bool) -> None:
-    """Enable or disable the tasks; an unknown id (a typo) is an error before any is changed."""
-    for task_id in _existing(client, task_ids):
+def set_status(client: KapacitorClient, task_ids: Iterable[str], enabled: bool, *, prefix: str) -> None:
+    """Enable or disable capplan's tasks; a foreign or unknown id is an error before any is changed."""
+    for task_id in _existing(client, task_ids, prefix):
         client.update_task(task_id, {"status": "enabled" if enabled else "disabled"})
 
 
-def delete(client: KapacitorClient, task_ids: Iterable[str]) -> None:
-    """Delete the tasks; an unknown id (a typo) is an error before anything is deleted."""
-    for task_id in _existing(client, task_ids):
+def delete(client: KapacitorClient, task_ids: Iterable[str], *, prefix: str) -> None:
+    """Delete capplan's tasks; a foreign or unknown id is an error before anything is deleted."""
+    for task_id in _existing(client, task_ids, prefix):
         client.delete_task(task_id)
 
 
-def _existing(client: KapacitorClient, task_ids: Iterable[str]) -> list[str]:
+def _existing(client: KapacitorClient, task_ids: Iterable[str], prefix: str) -> list[str]:
+    """The ids, once each is known to be capplan's (``prefix-``, as :func:`status` lists them) and to
+    exist: Kapacitor may run other people's tasks, which capplan must not change by a mistyped id."""
     task_ids = list(task_ids)
+    foreign = [t for t in task_ids if not t.startswith(f"{prefix}-")]
+    if foreign:
+        raise KapacitorError(
+            f"not a capplan task: {', '.join(foreign)} (capplan's ids start with '{prefix}-', from "
+            "kapacitor.task_prefix); see `capplan alerts list`"
+        )
     missing = [t for t in task_ids if client.get_task(t) is None]
     if missing:
         raise KapacitorError(f"no Kapacitor task {', '.join(missing)}; see `capplan alerts list`")

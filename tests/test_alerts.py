@@ -14,6 +14,7 @@ import requests
 from click.testing import CliRunner
 
 from capplan import alerts, doctor, influx
+from capplan.cli import cli
 from capplan.cli.alerts import alerts_group
 from capplan.cli.common import App
 from capplan.config import KapacitorSettings, ModelSettings, SeriesSpec, Settings
@@ -280,10 +281,11 @@ def test_an_unknown_task_id_is_an_error_before_any_task_is_changed(
     [task] = alerts.render(settings, SeriesSpec("cpu", "usage_user"), [key])
     cleanup.append(task.id)
     alerts.define(client, [task])
-    with pytest.raises(KapacitorError, match="no Kapacitor task nope-task"):
-        alerts.delete(client, [task.id, "nope-task"])
-    with pytest.raises(KapacitorError, match="no Kapacitor task nope-task"):
-        alerts.set_status(client, [task.id, "nope-task"], enabled=False)  # disabled the first one before
+    nope = f"{settings.kapacitor.task_prefix}-nope-task"
+    with pytest.raises(KapacitorError, match=f"no Kapacitor task {nope}"):
+        alerts.delete(client, [task.id, nope], prefix=settings.kapacitor.task_prefix)
+    with pytest.raises(KapacitorError, match=f"no Kapacitor task {nope}"):
+        alerts.set_status(client, [task.id, nope], enabled=False, prefix=settings.kapacitor.task_prefix)
     assert client.get_task(task.id)["status"] == "enabled"
 
 
@@ -303,10 +305,10 @@ def test_status_lists_tasks_with_kapacitor_state(
     )
     cleanup.extend(t.id for t in tasks)
     alerts.define(client, tasks)
-    alerts.set_status(client, [tasks[0].id], enabled=False)
+    alerts.set_status(client, [tasks[0].id], enabled=False, prefix=settings.kapacitor.task_prefix)
     [row] = alerts.status(client, settings.kapacitor.task_prefix)
     assert (row.id, row.status, row.executing, row.error) == (tasks[0].id, "disabled", False, "")
-    alerts.delete(client, [tasks[0].id])
+    alerts.delete(client, [tasks[0].id], prefix=settings.kapacitor.task_prefix)
     assert alerts.status(client, settings.kapacitor.task_prefix) == []
 
 
@@ -419,3 +421,46 @@ def test_define_refuses_a_retention_policy_the_database_lacks_and_warns_of_a_mis
     assert defined.exit_code == 0, defined.output
     assert "warning: exec wrapper /no/such/wrapper missing or not executable" in defined.stderr
     cleanup.extend(line.split()[-1] for line in defined.stdout.splitlines() if line.startswith("created"))
+
+
+def test_tasks_without_capplans_prefix_are_refused_and_left_alone(
+    tmp_path, influx_settings, kapacitor_settings, client, cleanup
+):
+    """`alerts delete ops-cpu-alert` used to delete a task someone else defined in the same Kapacitor;
+    enable and disable changed it too. list and delete --all only ever saw capplan's prefix."""
+    program, _ = recorder(tmp_path)
+    settings = settings_for(influx_settings, kapacitor_settings, program)
+    [ours] = alerts.render(
+        settings, SeriesSpec("cpu", "usage_user"), [SeriesKey.of("cpu", "usage_user", {"host": "a"})]
+    )
+    foreign = f"ops-cpu-alert-{settings.kapacitor.task_prefix}"
+    cleanup.extend([ours.id, foreign])
+    alerts.define(client, [ours])
+    rp = f'"{influx_settings.database}"."autogen"'
+    client.create_task(
+        {
+            "id": foreign,
+            "type": "batch",
+            "dbrps": [{"db": influx_settings.database, "rp": "autogen"}],
+            "script": f"batch|query('SELECT mean(usage_user) FROM {rp}.\"cpu\"').period(1h).every(1h)",
+            "status": "enabled",
+        }
+    )
+    config = tmp_path / "capplan.toml"
+    config.write_text(
+        f'[kapacitor]\nurl = "{kapacitor_settings.url}"\ntask_prefix = "{settings.kapacitor.task_prefix}"\n'
+    )
+    for command in (
+        ["delete", foreign],
+        ["delete", ours.id, foreign],
+        ["disable", foreign],
+        ["enable", foreign],
+    ):
+        result = CliRunner().invoke(cli, ["--config", str(config), "alerts", *command])
+        assert result.exit_code == KapacitorError.exit_code, (command, result.output)
+        assert result.output == (
+            f"Error: not a capplan task: {foreign} (capplan's ids start with "
+            f"'{settings.kapacitor.task_prefix}-', from kapacitor.task_prefix); see `capplan alerts list`\n"
+        )
+    assert client.get_task(foreign)["status"] == "enabled"
+    assert client.get_task(ours.id)["status"] == "enabled"

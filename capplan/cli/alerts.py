@@ -134,16 +134,16 @@ def define(app: App, dry_run: bool, **selection) -> None:
 @click.argument("task_ids", nargs=-1, required=True)
 @pass_app
 def enable(app: App, task_ids: tuple[str, ...]) -> None:
-    """Enable tasks by id (see `capplan alerts list`)."""
-    alerts.set_status(_client(app), task_ids, enabled=True)
+    """Enable capplan's tasks by id (see `capplan alerts list`)."""
+    alerts.set_status(_client(app), task_ids, enabled=True, prefix=app.settings.kapacitor.task_prefix)
 
 
 @alerts_group.command()
 @click.argument("task_ids", nargs=-1, required=True)
 @pass_app
 def disable(app: App, task_ids: tuple[str, ...]) -> None:
-    """Disable tasks by id: they stop querying and alerting but stay defined."""
-    alerts.set_status(_client(app), task_ids, enabled=False)
+    """Disable capplan's tasks by id: they stop querying and alerting but stay defined."""
+    alerts.set_status(_client(app), task_ids, enabled=False, prefix=app.settings.kapacitor.task_prefix)
 
 
 @alerts_group.command()
@@ -151,13 +151,14 @@ def disable(app: App, task_ids: tuple[str, ...]) -> None:
 @click.option("--all", "every_task", is_flag=True, help="Every task with capplan's prefix.")
 @pass_app
 def delete(app: App, task_ids: tuple[str, ...], every_task: bool) -> None:
-    """Delete tasks by id, or all of capplan's with --all."""
+    """Delete capplan's tasks by id, or all of them with --all."""
     client = _client(app)
+    prefix = app.settings.kapacitor.task_prefix
     if every_task:
-        task_ids = tuple(t.id for t in alerts.status(client, app.settings.kapacitor.task_prefix))
+        task_ids = tuple(t.id for t in alerts.status(client, prefix))
     elif not task_ids:
         raise click.UsageError("give task ids or --all")
-    alerts.delete(client, task_ids)
+    alerts.delete(client, task_ids, prefix=prefix)
     click.echo(f"deleted {len(task_ids)} task(s)")
 
 
