@@ -47,6 +47,20 @@ def duration(text: str, where: str = "duration") -> timedelta:
     return timedelta(seconds=int(match.group(1)) * UNIT_SECONDS[match.group(2).lower()])
 
 
+# A TICKscript duration literal as Kapacitor's lexer reads it; here rather than in capplan.tick (which
+# imports this module) so a bad kapacitor.every is refused when the settings load, not by `alerts define`.
+_TICK_DURATION = re.compile(r"^(\d+)(u|µ|ms|s|m|h|d|w)$")
+
+
+def tick_seconds(text: str, where: str) -> float:
+    """Seconds of a positive TICKscript duration (``10s``, ``5m``, ``1h``); Kapacitor takes ``0s`` in a
+    script and only refuses it when the task starts, so zero is refused here too."""
+    match = _TICK_DURATION.match(str(text))
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"{where}: {text!r} is not a positive TICKscript duration like 10s, 5m or 1h")
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
 ENV_PREFIX = "CAPPLAN_"
 
 
@@ -84,6 +98,11 @@ class KapacitorSettings:
 
     def __post_init__(self) -> None:
         _check_server(self.url, self.timeout, "kapacitor")
+        tick_seconds(self.every, "kapacitor.every")
+        for name in ("abs_threshold", "rel_threshold"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:  # a negative one used to be taken silently as off
+                raise ConfigError(f"kapacitor.{name}: must be 0 (off) or a positive number, got {value}")
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,12 @@ from pathlib import Path
 import jinja2
 
 from capplan import influxql
-from capplan.config import UNIT_SECONDS, InfluxSettings, KapacitorSettings
+from capplan.config import InfluxSettings, KapacitorSettings, tick_seconds
 from capplan.errors import ConfigError
 from capplan.serieskey import FIELD_TAG, SeriesKey, refuse_reserved
 
 # Kapacitor's rule for task ids is ^[-\._\p{L}0-9]+$; str.isalpha() is exactly \p{L}.
 _ID_MAX = 60
-_DURATION = re.compile(r"^(\d+)(u|µ|ms|s|m|h|d|w)$")
 _SOURCE_DIR = Path(__file__).resolve().parent.parent / "tickscripts"
 _PACKAGE_DIR = Path(__file__).resolve().parent / "tickscripts"
 
@@ -61,18 +60,13 @@ def _comment(text: str) -> str:
 
 
 def duration(text: str, setting: str = "kapacitor.every") -> str:
-    """A positive TICKscript duration literal, checked here so a typo fails before Kapacitor sees it
-    (Kapacitor takes ``0s`` for a script and only refuses it when the task starts)."""
-    match = _DURATION.match(text)
-    if not match or int(match.group(1)) == 0:
-        raise ConfigError(f"duration {text!r} is not a positive one like 10s, 5m, 1h or 7d; fix {setting}")
+    """A positive TICKscript duration literal, checked here so a typo fails before Kapacitor sees it."""
+    tick_seconds(text, setting)
     return text
 
 
 def _seconds(text: str) -> float:
-    match = _DURATION.match(duration(text))
-    assert match  # duration() refused anything else
-    return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    return tick_seconds(text, "duration")
 
 
 def _slug(text: str) -> str:

@@ -39,6 +39,16 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path):
     assert result.output.strip().splitlines() == ["Error: influxdb.timeout: expected a number, got 'soon'"]
 
 
+def test_doctor_refuses_an_alert_setting_alerts_define_would_refuse(tmp_path):
+    config = tmp_path / "capplan.toml"
+    config.write_text("[kapacitor]\nevery = '0s'\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "doctor", "--offline"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: kapacitor.every: '0s' is not a positive TICKscript duration like 10s, 5m or 1h\n"
+    )
+
+
 def test_doctor_fails_without_the_exec_wrapper_alerts_need(tmp_path):
     result = CliRunner().invoke(cli, ["--store", str(tmp_path), "doctor", "--offline"])
     assert result.exit_code == 1

@@ -120,6 +120,26 @@ def test_bad_duration_names_the_key(tmp_path):
         load_settings(_write(tmp_path, "[model]\nhorizon = '7 days'\n"), env={})
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("every = '0s'", "kapacitor.every: '0s' is not a positive TICKscript duration like 10s, 5m or 1h"),
+        ("every = 'abc'", "kapacitor.every: 'abc' is not a positive TICKscript duration like 10s, 5m or 1h"),
+        ("every = '1 h'", "kapacitor.every: '1 h' is not a positive TICKscript duration"),
+        ("abs_threshold = -5", "kapacitor.abs_threshold: must be 0 (off) or a positive number, got -5.0"),
+        ("rel_threshold = -0.1", "kapacitor.rel_threshold: must be 0 (off) or a positive number, got -0.1"),
+        ("rel_threshold = nan", "kapacitor.rel_threshold: must be 0 (off) or a positive number, got nan"),
+    ],
+)
+def test_bad_alert_settings_are_refused_when_the_settings_load(tmp_path, text, message):
+    """They passed `capplan doctor` and were refused only by `alerts define` (every), or were silently
+    taken as off (a negative threshold)."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings(_write(tmp_path, f"[kapacitor]\n{text}\n"), env={})
+    settings = load_settings(_write(tmp_path, "[kapacitor]\nevery = '500ms'\nabs_threshold = 0\n"), env={})
+    assert (settings.kapacitor.every, settings.kapacitor.abs_threshold) == ("500ms", 0.0)
+
+
 def test_relative_paths_in_a_config_file_mean_its_directory(tmp_path, monkeypatch):
     project = tmp_path / "project"
     project.mkdir()
