@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -190,3 +191,39 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
         timeout=60,
     )
     assert done.stdout == "x" * 80 + "\n" and "Error" not in done.stderr, done.stderr
+
+
+@pytest.mark.servers
+def test_plot_tells_a_series_that_does_not_exist_from_one_not_trained_yet(tmp_path, influx_settings):
+    """A typo in a tag value was told "no forecast in pred_disk; run `capplan train` first"."""
+    from capplan import influx
+
+    now = pd.Timestamp.now(tz="UTC")
+    point = {
+        "measurement": "disk",
+        "tags": {"host": "db1"},
+        "time": now.value,
+        "fields": {"used_percent": 5.0},
+    }
+    influx.write_points(influx.connect(influx_settings), influx_settings, [point])
+    config = tmp_path / "capplan.toml"
+    config.write_text(
+        f'[influxdb]\nurl = "{influx_settings.url}"\ndatabase = "{influx_settings.database}"\n'
+        f'[model]\nstore = "{tmp_path / "models"}"\n'
+    )
+
+    def plot(series: str) -> str:
+        result = CliRunner().invoke(
+            cli, ["--config", str(config), "plot", series, "-o", str(tmp_path / "x.png")]
+        )
+        assert result.exit_code == 1, result.output
+        return result.output
+
+    assert plot("disk,host=nosuch used_percent") == (
+        "Error: disk,host=nosuch used_percent: not a known series (no stored model, no data in the last "
+        "28d); `capplan status` lists the series capplan knows\n"
+    )
+    assert plot("disk,host=db1 used_percent") == (
+        "Error: disk,host=db1 used_percent: no forecast in pred_disk; run `capplan train` first\n"
+    )
+    assert not (tmp_path / "x.png").exists()

@@ -11,8 +11,9 @@ import pandas as pd
 
 from capplan import jsonio, pipeline
 from capplan.cli.common import App, emit_table, pass_app, series_argument, tag_filters
-from capplan.config import duration
+from capplan.config import SeriesSpec, Settings, duration
 from capplan.errors import CapplanError
+from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore, StoredSeries
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,23 @@ def status(app: App, as_json: bool) -> None:
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 
+def _no_forecast(settings: Settings, client, series: SeriesKey) -> str:
+    """Why a series has no forecast to plot: not trained yet, or no such series at all (a typo in a tag
+    value was told to run `capplan train`, which would not find it either)."""
+    from capplan import influx
+
+    if not ModelStore.for_series(settings, series).stored(series):
+        # As train looks: series with these tags (and maybe more) and data within model.history.
+        spec = SeriesSpec(series.measurement, series.field, where=series.tag_dict)
+        lookback = pd.Timedelta(duration(settings.model.history))
+        if not influx.discover_series(client, settings.influxdb, spec, lookback=lookback):
+            return (
+                f"{series}: not a known series (no stored model, no data in the last "
+                f"{settings.model.history}); `capplan status` lists the series capplan knows"
+            )
+    return f"{series}: no forecast in pred_{series.measurement}; run `capplan train` first"
+
+
 @click.command()
 @series_argument
 @click.option(
@@ -189,7 +207,7 @@ def plot(app: App, series, output: Path) -> None:
     client = influx.connect(settings.influxdb)
     forecast = influx.read_forecast(client, settings.influxdb, series)
     if forecast.empty:
-        raise CapplanError(f"{series}: no forecast in pred_{series.measurement}; run `capplan train` first")
+        raise CapplanError(_no_forecast(settings, client, series))
     span = 3 * (forecast.index[-1] - forecast.index[0]) + pd.Timedelta(duration(settings.model.interval))
     history = pipeline.read_history(settings, client, series, span, end=forecast.index[0]).dropna()
     capacity = pipeline.capacity_of(settings, series, history.index[-1], forecast) if len(history) else None
