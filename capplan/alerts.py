@@ -30,6 +30,18 @@ class TaskStatus:
     error: str
 
 
+def filling_bucket_warning(window: AlertWindow) -> str:
+    """Why a run more often than the model interval misfires even for a mean: the minutes of the hour
+    so far are not the hour (a rising daily cycle's first 20 minutes average below it, and fewer
+    samples vary more), yet they are judged against the whole hour's interval. On a real server, every
+    1m put 9 of 18 normal series into CRITICAL within minutes, each starting a retrain."""
+    return (
+        f"alerts every {window.every} judge the {window.interval} bucket still filling against a whole "
+        f"bucket's interval, which raises false alerts and retrains; set kapacitor.every to "
+        f"{window.interval} unless testing"
+    )
+
+
 def render(
     settings: Settings,
     spec: SeriesSpec,
@@ -55,6 +67,8 @@ def render(
             f"before it is complete, and a part-bucket {spec.aggregate} reads low; set kapacitor.every to "
             f"{window.interval} or longer, or use a mean-like aggregate"
         )
+    if window.judges_filling_buckets:
+        log.warning("%s %s: %s", spec.measurement, spec.field, filling_bucket_warning(window))
     common = {
         "aggregate": spec.aggregate,
         "tag_keys": tag_keys,

@@ -202,6 +202,20 @@ def test_alerts_more_often_than_the_interval_are_refused_for_sums():
     assert alerts.render(settings, SeriesSpec("net", "bytes_recv"), [net])
 
 
+def test_alerts_more_often_than_the_interval_are_warned_of_for_means_too(caplog):
+    """The minutes of an hour so far are not the hour: every 1m put 9 of 18 normal series into
+    CRITICAL on a real server. A mean is still rendered (the tests' loop runs every second), with a
+    warning, and doctor fails the schedule."""
+    settings = Settings(kapacitor=KapacitorSettings(exec_wrapper="/opt/capplan-retrain", every="1m"))
+    cpu = SeriesKey.of("cpu", "usage_user", {"host": "a"})
+    assert alerts.render(settings, SeriesSpec("cpu", "usage_user"), [cpu])
+    assert "alerts every 1m judge the 1h bucket still filling" in caplog.text
+    [check] = [c for c in doctor.offline_checks(settings) if c.name == "alert schedule"]
+    assert not check.ok and "set kapacitor.every to 1h unless testing" in check.detail
+    [check] = [c for c in doctor.offline_checks(Settings()) if c.name == "alert schedule"]
+    assert check.ok
+
+
 def test_define_twice_updates_and_reloads(
     tmp_path, influx_settings, influx_client, kapacitor_settings, client, cleanup
 ):
