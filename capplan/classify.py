@@ -136,12 +136,12 @@ def _seasons_under_trend(y: np.ndarray, max_lag: int, steps_per_day: float) -> t
 def _longer_under_trend(
     y: np.ndarray, max_lag: int, periods: tuple[int, ...], steps_per_day: float
 ) -> int | None:
-    """A weekly cycle over the daily one that the raw ACF hides. A moderate trend lifts the whole ACF,
-    and a strong daily cycle holds most of the variance; either flattens the weekly peak against its
-    neighbours (daily cycle + weekend dip + 0.05/h growth kept only the day, and the weekend was
+    """A weekly cycle over the daily one that the raw ACF hides: a moderate trend lifts the whole ACF,
+    and a strong daily cycle holds most of the variance, and either flattens the weekly peak against
+    its neighbours (daily cycle + weekend dip + 0.05/h growth kept only the day, and the weekend was
     forecast for the whole week: MAE 15.6; 2.2 with the week). So the line and the first period's
-    median shape are taken out and the ACF of what is left is searched at the week. Other multiples of
-    the day are what autocorrelated noise leaves there (48, 72, 96 in 13 of 160 AR(0.7) daily series)."""
+    median shape are taken out and the ACF of what is left is searched at the week (other multiples of
+the day are what autocorrelated noise leaves there: 48, 72, 96 in 13 of 160 AR(0.7) daily series)."""
     if len(periods) != 1:
         return None
     first = periods[0]
