@@ -97,6 +97,9 @@ class Discovery:
     unmatched: list[str]  # "[[series]] <measurement> <field>" of the specs that found nothing
 
 
+STALE_AFTER = pd.Timedelta("1D")
+
+
 def _step(settings: Settings) -> pd.Timedelta:
     return pd.Timedelta(duration(settings.model.interval))
 
@@ -184,6 +187,20 @@ def train_series(
         return _train_locked(settings, key, store, client or influx.connect(settings.influxdb), now)
 
 
+def _warn_if_stale(key: SeriesKey, last: pd.Timestamp, step: pd.Timedelta, now: pd.Timestamp | None) -> None:
+    """A host that stopped reporting days ago is still trained (its history is real), but its forecast
+    and time to threshold count from its last data, not from now: said, so a dead host is noticed."""
+    age = (now or pd.Timestamp.now(tz="UTC")) - last
+    if age > max(STALE_AFTER, 2 * step):
+        log.warning(
+            "%s: newest data is %s old (%s); its forecast and time to threshold start there: check that "
+            "it still reports",
+            key,
+            str(age.floor("min")),
+            last.isoformat(),
+        )
+
+
 def _train_locked(
     settings: Settings, key: SeriesKey, store: ModelStore, client, now: pd.Timestamp | None
 ) -> TrainResult:
@@ -200,6 +217,7 @@ def _train_locked(
         lstm_epochs=settings.model.lstm_epochs,
         timezone=settings.model.timezone,
     )
+    _warn_if_stale(key, model.last_observed, _step(settings), now)
     result = model.forecast()
     capacity = capacity_of(settings, key, model.last_observed, result.frame)
     version, points = _save_and_publish(settings, client, store, key, model, result.frame, capacity, "train")

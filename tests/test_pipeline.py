@@ -106,6 +106,20 @@ def _retrain_after_jump(settings, seed: int, hours_since_training: int) -> pipel
     return pipeline.retrain(settings, CPU, now=NOW)
 
 
+def test_a_series_that_stopped_reporting_days_ago_is_trained_with_a_warning(settings, caplog):
+    """A dead host's history is real, but its forecast and time to threshold start days ago."""
+    last = NOW.floor("h") - pd.Timedelta("3D")
+    _history(DISK, _disk_values(21 * 24, np.random.default_rng(0)), last, settings.influxdb)
+    _history(CPU, _cpu_values(21 * 24, np.random.default_rng(1)), NOW.floor("h"), settings.influxdb)
+    pipeline.train_series(settings, DISK, now=NOW)
+    pipeline.train_series(settings, CPU, now=NOW)
+    stale = [r.getMessage() for r in caplog.records if "newest data is" in r.getMessage()]
+    assert stale == [
+        f"{DISK}: newest data is 3 days 00:30:00 old ({last.isoformat()}); its forecast and "
+        "time to threshold start there: check that it still reports"
+    ]
+
+
 def test_retrain_on_drift_saves_a_new_version_and_forecast(settings):
     # The last day jumps up by 25: the stored forecast drifted, an update on recent data must beat it.
     result = _retrain_after_jump(settings, seed=1, hours_since_training=24)
