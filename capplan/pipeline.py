@@ -145,10 +145,14 @@ def _publish(
     capacity: CapacityAnswer | None,
 ) -> int:
     written = influx.write_forecast(client, settings.influxdb, key, forecast, model_name)
+    _publish_capacity(settings, client, key, capacity)
+    return written
+
+
+def _publish_capacity(settings: Settings, client, key: SeriesKey, capacity: CapacityAnswer | None) -> None:
     if capacity is not None:
         influx.write_capacity(client, settings.influxdb, key, capacity.fields(), capacity.origin)
     ModelStore.for_series(settings, key).save_capacity(key, _capacity_record(capacity))
-    return written
 
 
 def _save_and_publish(
@@ -161,18 +165,27 @@ def _save_and_publish(
     capacity: CapacityAnswer | None,
     made_by: str,
 ) -> tuple[int, int]:
-    """(version, forecast points): the model is saved, then its forecast written; if the write fails the
-    version is discarded and the one before stays current. Saved and left, a trained v1 with no forecast
-    showed in ``status`` as trained, and a retrain's next run found "no data newer" and never wrote it."""
+    """(version, forecast points): the model is saved, then its forecast written; if that write fails
+    the version is discarded and the one before stays current. Saved and left, a trained v1 with no
+    forecast showed in ``status`` as trained, and a retrain's next run found "no data newer" and never
+    wrote it. Old versions are pruned only once the forecast is written, so the one to go back to is
+    still there; a failure after the forecast (the capacity answer) keeps the version it belongs to."""
     previous = store.current(key)
-    version = store.save(key, _metadata_with_capacity(model.save, capacity), made_by=made_by)
+    version = store.save(key, _metadata_with_capacity(model.save, capacity), made_by=made_by, prune=False)
     try:
-        points = _publish(settings, client, key, forecast, model.model_name, capacity)
+        points = influx.write_forecast(client, settings.influxdb, key, forecast, model.model_name)
     except BaseException as exc:
-        store.discard(key, version, previous)
-        kept = f"v{previous} stays current" if previous else "no model is stored"
-        log.error("%s: forecast not written (%s); model v%d discarded, %s", key, exc, version, kept)
+        outcome = f"model v{version} discarded, " + (
+            f"v{previous} stays current" if previous else "none stored"
+        )
+        try:
+            store.discard(key, version, previous)
+        except (OSError, CapplanError) as undo:  # the write's failure is the one to report
+            outcome = f"model v{version} could not be discarded ({undo}): check `capplan models show`"
+        log.error("%s: forecast write failed (%s); %s", key, exc, outcome)
         raise
+    store.prune(key)
+    _publish_capacity(settings, client, key, capacity)
     return version, points
 
 

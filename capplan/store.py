@@ -214,21 +214,32 @@ class ModelStore:
             return None
         return int(match.group(1)) if match else None
 
-    def save(self, key: SeriesKey, write: Callable[[Path], dict[str, Any]], *, made_by: str = "train") -> int:
+    def save(
+        self,
+        key: SeriesKey,
+        write: Callable[[Path], dict[str, Any]],
+        *,
+        made_by: str = "train",
+        prune: bool = True,
+    ) -> int:
         """Store a new version written by ``write(tmpdir) -> model metadata``; returns its number.
-        ``made_by`` is "train" for a full fit, "retrain" for an incremental one (see pruning).
+        ``made_by`` is "train" for a full fit, "retrain" for an incremental one (see pruning). Without
+        ``prune``, old versions stay until ``prune`` is called: a save that may yet be discarded must
+        not have pruned the version it would go back to.
 
         If ``write`` raises, nothing visible changes and the exception propagates; a file-system error
         (a full disk, a read-only mount) becomes a StoreError naming the directory."""
         try:
-            return self._save(key, write, made_by)
+            return self._save(key, write, made_by, prune)
         except OSError as exc:
             raise StoreError(
                 f"{key}: cannot write a model version in {self.series_dir(key)} ({_reason(exc)}); the "
                 "current version is unchanged: free space or fix the permissions, then train again"
             ) from exc
 
-    def _save(self, key: SeriesKey, write: Callable[[Path], dict[str, Any]], made_by: str) -> int:
+    def _save(
+        self, key: SeriesKey, write: Callable[[Path], dict[str, Any]], made_by: str, prune: bool
+    ) -> int:
         with self.lock(key):
             directory = self.series_dir(key)
             for stale in directory.glob(".tmp-*"):
@@ -257,8 +268,17 @@ class ModelStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
             write_atomic(directory / CURRENT, f"v{version}\n")
-            self._prune(directory, version)
+            if prune:
+                self._prune(directory, version)
             return version
+
+    def prune(self, key: SeriesKey) -> None:
+        """Drop versions beyond ``keep`` (never the current one nor the newest trained one)."""
+        directory = self.series_dir(key)
+        with self.lock(key):
+            current = self.current(key)
+            if current is not None:
+                self._prune(directory, current)
 
     def _prune(self, directory: Path, current: int) -> None:
         versions = self._versions(directory)

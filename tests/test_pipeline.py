@@ -383,6 +383,18 @@ def test_a_forecast_that_cannot_be_written_leaves_no_newer_model(tmp_path, monke
         with pytest.raises(InfluxError):
             pipeline.retrain(base, other, now=NOW + pd.Timedelta("2h"))
         assert [v.version for v in store.versions(other)] == [1] and store.current(other) == 1
+        # Written, the forecast belongs to the new version: a later failure (the capacity answer) keeps it.
+        monkeypatch.setattr(influx, "write_forecast", write_forecast)
+        server = servers.start_influxdb(tmp_path / "private")  # server_gone stopped the second one
+        base = dataclasses.replace(base, influxdb=dataclasses.replace(base.influxdb, url=server.url))
+
+        def capacity_fails(*args):
+            raise InfluxError("capacity write failed")
+
+        monkeypatch.setattr(pipeline, "_publish_capacity", capacity_fails)
+        with pytest.raises(InfluxError, match="capacity write failed"):
+            pipeline.retrain(base, other, now=NOW + pd.Timedelta("2h"))
+        assert store.current(other) == 2
     finally:
         server.stop()
 

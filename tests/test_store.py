@@ -43,6 +43,23 @@ def test_save_load_versions_and_prune(tmp_path):
         store.load(KEY, 1)
 
 
+def test_a_discarded_save_goes_back_to_the_version_before_even_at_the_keep_limit(tmp_path):
+    """Pruned at the save, the version to go back to was gone when the forecast write failed, and the
+    one the operator had rolled away from became current again (review)."""
+    store = ModelStore(tmp_path, keep=3)
+    for i in range(1, 4):
+        store.save(KEY, _writer(f"w{i}"))
+    store.rollback(KEY, 1)
+    version = store.save(KEY, _writer("w4"), prune=False)
+    store.discard(KEY, version, 1)
+    assert store.current(KEY) == 1 and store.load(KEY)[1]["payload"] == "w1"
+    assert [v.version for v in store.versions(KEY)] == [1, 2, 3]
+    assert store.save(KEY, _writer("w4 again"), prune=False) == 4
+    assert [v.version for v in store.versions(KEY)] == [1, 2, 3, 4]
+    store.prune(KEY)
+    assert [v.version for v in store.versions(KEY)] == [2, 3, 4] and store.current(KEY) == 4
+
+
 def test_pruning_keeps_the_newest_fully_trained_version_through_a_run_of_retrains(tmp_path):
     store = ModelStore(tmp_path, keep=3)
     store.save(KEY, _writer("old train"))
