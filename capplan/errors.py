@@ -50,7 +50,11 @@ class InfluxError(CapplanError):
 
 
 class InfluxUnreachable(InfluxError):
-    """No answer from InfluxDB at all (refused, reset, timed out): every other series would wait as long."""
+    """No connection to InfluxDB (refused, reset, unresolvable): every other series would fail alike."""
+
+
+class InfluxTimeout(InfluxError):
+    """InfluxDB took longer than ``influxdb.timeout`` to answer: a heavy query, or a hung server."""
 
 
 class KapacitorError(CapplanError):

@@ -19,7 +19,7 @@ from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 from capplan import influxql as q
 from capplan import lineprotocol as lp
 from capplan.config import InfluxSettings, SeriesSpec
-from capplan.errors import InfluxError, InfluxUnreachable
+from capplan.errors import InfluxError, InfluxTimeout, InfluxUnreachable
 from capplan.serieskey import MODEL_TAG, SeriesKey
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,18 @@ def database_names(client: InfluxDBClient, settings: InfluxSettings) -> list[str
 
 def _error(exc: Exception, settings: InfluxSettings, doing: str) -> InfluxError:
     """The one place client failures become a one-line error: what failed, where, and what to change."""
-    if isinstance(exc, requests.RequestException):
+    if isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectionError):
+        return InfluxTimeout(
+            f"InfluxDB at {settings.url} did not answer {doing} within influxdb.timeout "
+            f"({settings.timeout:g} s); raise it for heavy queries, or check that the server is not hung"
+        )
+    if isinstance(exc, requests.ConnectionError):
         return InfluxUnreachable(
             f"InfluxDB unreachable at {settings.url} during {doing} ({type(exc).__name__}); "
             "start it or set influxdb.url / CAPPLAN_INFLUXDB_URL"
         )
+    if isinstance(exc, requests.RequestException):  # a broken answer (chunking, decoding)
+        return InfluxError(f"InfluxDB at {settings.url} broke off {doing} ({type(exc).__name__}: {exc})")
     # 1.x answers some client mistakes (unknown retention policy on write) with a 500
     content = str(getattr(exc, "content", exc)).strip()
     if getattr(exc, "code", None) in (401, 403):

@@ -20,7 +20,7 @@ import pandas as pd
 from capplan import influx
 from capplan.capacity import CapacityAnswer, threshold_for, time_to_threshold
 from capplan.config import PARTIAL_BUCKET_AGGREGATES, Settings, duration
-from capplan.errors import CapplanError, ConfigError, DataError, InfluxUnreachable
+from capplan.errors import CapplanError, ConfigError, DataError, InfluxError, InfluxTimeout, InfluxUnreachable
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore, StoredSeries
 
@@ -478,20 +478,26 @@ def for_each(
     unmatched: Iterable[str] = (),
 ) -> FleetReport:
     report = FleetReport(unmatched=list(unmatched))
-    unreachable: InfluxUnreachable | None = None
+    down: InfluxError | None = None  # InfluxDB unreachable, or timed out for two series in a row
+    timed_out = False
     for key in keys:
-        if unreachable is not None:  # a hung server cost its timeout for each of 14 series: 7 minutes
-            report.failures[key] = f"not tried: {unreachable}"
+        if down is not None:  # a hung server cost its timeout for each of 14 series: 7 minutes
+            report.failures[key] = f"not tried: {down}"
         else:
             try:
                 report.results.append(action(key))
-            except InfluxUnreachable as exc:
-                log.error("%s: %s; the remaining series are not tried", key, exc)
+                timed_out = False
+            except (InfluxUnreachable, InfluxTimeout) as exc:
+                # One heavy query may time out alone; a second in a row, or no connection, is the server.
+                if isinstance(exc, InfluxUnreachable) or timed_out:
+                    down = exc
+                timed_out = isinstance(exc, InfluxTimeout)
+                log.error("%s: %s%s", key, exc, "; the remaining series are not tried" if down else "")
                 report.failures[key] = str(exc)
-                unreachable = exc
             except (CapplanError, OSError) as exc:  # one series' full disk or bad file stops no other
                 log.error("%s: %s", key, exc)
                 report.failures[key] = str(exc)
+                timed_out = False
         if progress:
             progress(key)
     return report

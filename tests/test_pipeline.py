@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -312,15 +313,40 @@ def test_a_hung_influxdb_is_waited_for_once_not_once_per_series(tmp_path):
         tried.append(key)
         return pipeline.train_series(settings, key, now=NOW)
 
+    influx.connect(settings.influxdb).create_database("db")
     server.process.send_signal(signal.SIGSTOP)
+    stat = Path(f"/proc/{server.process.pid}/stat")
+    for _ in range(100):  # the signal is delivered asynchronously
+        if stat.read_text().rsplit(")", 1)[1].split()[0] == "T":
+            break
+        time.sleep(0.05)
+    third = SeriesKey.of("disk", "used_percent", {"host": "db 3", "path": "/"})
     try:
-        report = pipeline.for_each([CPU, DISK], train)
+        report = pipeline.for_each([CPU, DISK, third], train)
     finally:
         server.process.send_signal(signal.SIGCONT)
         server.stop()
-    assert tried == [CPU] and report.results == []
-    assert "InfluxDB unreachable" in report.failures[CPU]
-    assert report.failures[DISK].startswith("not tried: InfluxDB unreachable")
+    # One heavy query may time out alone: a second timeout in a row is taken for the server.
+    assert tried == [CPU, DISK] and report.results == []
+    assert "did not answer" in report.failures[CPU] and "raise it for heavy queries" in report.failures[CPU]
+    assert report.failures[third].startswith("not tried: InfluxDB at")
+
+
+def test_one_timeout_alone_stops_no_other_series_but_no_connection_does():
+    from capplan.errors import InfluxTimeout, InfluxUnreachable
+
+    def action(key: SeriesKey) -> str:
+        if key == CPU:
+            raise InfluxTimeout("InfluxDB did not answer within influxdb.timeout")
+        return str(key)
+
+    assert pipeline.for_each([CPU, DISK], action).results == [str(DISK)]
+
+    def refused(key: SeriesKey) -> str:
+        raise InfluxUnreachable("InfluxDB unreachable")
+
+    report = pipeline.for_each([CPU, DISK], refused)
+    assert report.failures[DISK] == "not tried: InfluxDB unreachable"
 
 
 def test_influxdb_down_keeps_model_and_forecast(tmp_path):
