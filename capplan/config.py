@@ -49,6 +49,7 @@ def duration(text: str, where: str = "duration") -> timedelta:
 
 # A TICKscript duration literal as Kapacitor's lexer reads it; here rather than in capplan.tick (which
 # imports this module) so a bad kapacitor.every is refused when the settings load, not by `alerts define`.
+_TASK_PREFIX = re.compile(r"[^\W_](?:[\w.-]*[^\W_])?")
 _TICK_DURATION = re.compile(r"^(\d+)(u|µ|ms|s|m|h|d|w)$")
 
 
@@ -99,6 +100,13 @@ class KapacitorSettings:
     def __post_init__(self) -> None:
         _check_server(self.url, self.timeout, "kapacitor")
         tick_seconds(self.every, "kapacitor.every")
+        # Task ids are "<prefix>-<series>", and list, delete --all and the id checks match that start:
+        # a prefix the id's slug would change ("capplan-", "team capplan") hid capplan's own tasks.
+        if not _TASK_PREFIX.fullmatch(self.task_prefix) or "__" in self.task_prefix:
+            raise ConfigError(
+                f"kapacitor.task_prefix: {self.task_prefix!r} must be letters, digits and inner '.', '_' "
+                "or '-', like capplan or team_capplan"
+            )
         for name in ("abs_threshold", "rel_threshold"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:  # a negative one used to be taken silently as off

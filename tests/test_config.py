@@ -129,6 +129,9 @@ def test_bad_duration_names_the_key(tmp_path):
         ("abs_threshold = -5", "kapacitor.abs_threshold: must be 0 (off) or a positive number, got -5.0"),
         ("rel_threshold = -0.1", "kapacitor.rel_threshold: must be 0 (off) or a positive number, got -0.1"),
         ("rel_threshold = nan", "kapacitor.rel_threshold: must be 0 (off) or a positive number, got nan"),
+        # Task ids start with the prefix's slug: these two hid capplan's own tasks from list and delete.
+        ("task_prefix = 'capplan-'", "kapacitor.task_prefix: 'capplan-' must be letters, digits and inner"),
+        ("task_prefix = 'team capplan'", "kapacitor.task_prefix: 'team capplan' must be letters"),
     ],
 )
 def test_bad_alert_settings_are_refused_when_the_settings_load(tmp_path, text, message):
