@@ -11,7 +11,7 @@ import pandas as pd
 
 from capplan import alerts, influx, pipeline
 from capplan.config import Settings, duration
-from capplan.errors import CapplanError
+from capplan.errors import CapplanError, ConfigError
 from capplan.kapacitor import KapacitorClient
 from capplan.tick import AlertWindow
 
@@ -41,11 +41,15 @@ def offline_checks(settings: Settings) -> list[Check]:
     else:
         checks.append(Check("model store", False, f"{store.resolve()} not writable; set model.store"))
     checks.append(wrapper_check(settings))
-    window = AlertWindow.of(settings.model.interval, settings.kapacitor.every)
-    if window.judges_filling_buckets:
-        checks.append(Check("alert schedule", False, alerts.filling_bucket_warning(window)))
+    try:
+        window = AlertWindow.of(settings.model.interval, settings.kapacitor.every)
+    except ConfigError as exc:  # model.interval in a form train reads but TICKscript does not ("1H")
+        checks.append(Check("alert schedule", False, str(exc)))
     else:
-        checks.append(Check("alert schedule", True, f"every {window.every}, {window.interval} buckets"))
+        if window.judges_filling_buckets:
+            checks.append(Check("alert schedule", False, alerts.filling_bucket_warning(window)))
+        else:
+            checks.append(Check("alert schedule", True, f"every {window.every}, {window.interval} buckets"))
     left = pipeline.left_over(settings)
     checks.append(
         Check("stored series", not left, pipeline.left_over_advice(left) if left else "all configured")
