@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import median_filter
 
+# At one point or fewer BIC's penalty, extra * log(n), is no penalty and any split would pay.
+MIN_EFFECTIVE_POINTS = 3.0
+
 
 def pays(one: float, two: float, n: float, extra: int = 3) -> bool:
     """A split of ``n`` points is worth its ``extra`` parameters by BIC (sum of squared errors ``one``
@@ -28,7 +31,7 @@ def effective_points(residuals: np.ndarray, breaks: int) -> float:
     a, b = residuals[:-1][pairs], residuals[1:][pairs]
     denominator = float(np.sum(residuals**2))
     rho = min(max(float(np.sum(a * b)) / denominator, 0.0), 0.99) if denominator > 0 else 0.0
-    return len(residuals) * (1 - rho) / (1 + rho)
+    return max(len(residuals) * (1 - rho) / (1 + rho), MIN_EFFECTIVE_POINTS)
 
 
 def without_spikes(y: np.ndarray, window: int, period: int = 0) -> np.ndarray:
