@@ -69,6 +69,10 @@ class SeasonalProfile(Forecaster):
                 self._slope = 0.0
                 self._level = self._robust_level(y, ctx, period)
                 self._trend(y, short, period)
+                if not self._slope:  # no growth once the shape is right: as if none had been found
+                    self._profile = _shape(y, period, cycles)
+                    self._level = self._robust_level(y, ctx, period)
+                    break
                 if abs(self._slope - slope) <= 0.01 * abs(slope):
                     break
         return self
