@@ -15,8 +15,8 @@ LEVEL = 0.95
 
 
 def min_pool(level: float = LEVEL) -> int:
-    """The fewest errors whose corrected quantile is not their maximum: (m + 1)(1 - alpha) <= m. With
-    fewer, the band is the errors' range, which covers only (m - 1) / (m + 1): 88% for 16."""
+    """The fewest errors that can reach ``level``: the widest band they give, their range, covers a new
+    error with chance (m - 1) / (m + 1), 88% for 16 and 95% from 39 (where (m + 1)(1 - alpha) <= m)."""
     alpha = (1 - level) / 2
     return math.ceil((1 - alpha) / alpha - 1e-9)
 
