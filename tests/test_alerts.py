@@ -214,6 +214,9 @@ def test_alerts_more_often_than_the_interval_are_warned_of_for_means_too(caplog)
     assert not check.ok and "set kapacitor.every to 1h unless testing" in check.detail
     [check] = [c for c in doctor.offline_checks(Settings()) if c.name == "alert schedule"]
     assert check.ok
+    upper = Settings(model=ModelSettings(interval="1H"))  # train reads it; TICKscript does not
+    [check] = [c for c in doctor.offline_checks(upper) if c.name == "alert schedule"]
+    assert not check.ok and "'1H' is not a positive TICKscript duration" in check.detail
 
 
 def test_define_twice_updates_and_reloads(

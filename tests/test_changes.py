@@ -60,3 +60,13 @@ def test_without_a_period_a_lone_burst_is_set_aside_too():
     y = _daily(24 * 14)
     y[100] += 500
     assert np.count_nonzero(without_spikes(y, spike_window(24)) != y) == 1
+
+
+def test_strongly_autocorrelated_residuals_still_count_as_three_points():
+    """n (1 - rho) / (1 + rho) fell below one for short, near-random-walk stretches, where BIC's
+    penalty, extra * log(n), is none and any split paid."""
+    from capplan.models.changes import effective_points, pays
+
+    walk = np.cumsum(np.random.default_rng(0).normal(0, 1, 60))
+    assert effective_points(walk - walk.mean(), 30) == 3.0
+    assert not pays(1.0, 0.999, effective_points(walk - walk.mean(), 30))
