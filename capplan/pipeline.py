@@ -23,6 +23,7 @@ from capplan.config import PARTIAL_BUCKET_AGGREGATES, Settings, duration
 from capplan.errors import CapplanError, ConfigError, DataError, InfluxError, InfluxTimeout, InfluxUnreachable
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore, StoredSeries
+from capplan.tick import AlertWindow
 
 if TYPE_CHECKING:
     from capplan.engine import SeriesModel
@@ -276,15 +277,25 @@ def read_history(
 
 
 def _retrain_window(settings: Settings, client, key: SeriesKey, now: pd.Timestamp | None) -> pd.Series:
-    """Recent data for a retrain, including the bucket still filling when the aggregate estimates it
-    fairly from part of it (mean, median, ...): that bucket is what Kapacitor judged, and with its
-    alert sent once (stateChangesOnly) a retrain without it would never learn the drift. Sums, counts,
-    maxima and the like grow through a bucket, so for them only complete buckets are read."""
+    """Recent data for a retrain: the complete buckets Kapacitor judged. Under a schedule shorter than
+    the model interval it judged the bucket still filling, and with its alert sent once
+    (stateChangesOnly) a retrain without that bucket would never learn the drift: then it is read too,
+    for aggregates that estimate a bucket fairly from part of it (mean, median, ...; sums and counts
+    grow through it). Under the default schedule the filling bucket holds the seconds since the hour,
+    and a retrain's capacity answer, stamped an hour later than a train's, hid the newer one."""
     step = _step(settings)
     end = None
-    if settings.spec_for(key.measurement, key.field).aggregate in PARTIAL_BUCKET_AGGREGATES:
+    aggregate = settings.spec_for(key.measurement, key.field).aggregate
+    if aggregate in PARTIAL_BUCKET_AGGREGATES and _judges_filling_buckets(settings):
         end = _window_end(step, now) + step
     return _recent(settings, client, key, now, end=end)
+
+
+def _judges_filling_buckets(settings: Settings) -> bool:
+    try:
+        return AlertWindow.of(settings.model.interval, settings.kapacitor.every).judges_filling_buckets
+    except ConfigError:  # a model.interval TICKscript cannot read: no task compares anything
+        return False
 
 
 def _recent(

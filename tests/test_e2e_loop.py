@@ -77,6 +77,7 @@ def deployment(tmp_path, influx_settings, kapacitor_settings):
     config.write_text(
         f"[influxdb]\nurl = {toml_string(influx_settings.url)}\n"
         f"database = {toml_string(influx_settings.database)}\n"
+        '[kapacitor]\nevery = "1s"\n'  # as the tasks below run: the hook reads the bucket they judge
         f'[model]\nstore = {toml_string(str(store))}\nhistory = "28d"\nhorizon = "2d"\n'
         'retrain_window = "7d"\nlstm_epochs = 5\n'
     )

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from capplan import influx, pipeline
-from capplan.config import ModelSettings, SeriesSpec, Settings, Threshold
+from capplan.config import KapacitorSettings, ModelSettings, SeriesSpec, Settings, Threshold
 from capplan.errors import CapplanError, DataError, InfluxError, StoreError
 from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
@@ -54,8 +54,10 @@ def _cpu_values(n: int, rng: np.random.Generator, offset: int = 0) -> np.ndarray
 
 @pytest.fixture
 def settings(influx_settings, tmp_path: Path) -> Settings:
+    """Alerts every minute, as the drift-loop tests run them: Kapacitor judges the hour still filling."""
     return Settings(
         influxdb=influx_settings,
+        kapacitor=KapacitorSettings(every="1m"),
         model=ModelSettings(store=str(tmp_path / "models"), history="21d", horizon="2d", retrain_window="7d"),
         series=(
             SeriesSpec("disk", "used_percent"),
@@ -188,6 +190,19 @@ def test_retrain_learns_the_bucket_still_filling_that_kapacitor_alerted_on(setti
     assert not result.kept_previous and result.version_after == 2, result
     _, metadata = ModelStore.for_series(settings, CPU).load(CPU)
     assert pd.Timestamp(metadata["data"]["last"]) == NOW.floor("h")
+
+
+def test_under_the_default_schedule_a_retrain_reads_complete_buckets_only(settings):
+    """Kapacitor judged the hour that just ended; the seconds of the new one are not data to learn, and a
+    capacity answer stamped in that hour hid the next train's (real-server review)."""
+    hourly = dataclasses.replace(settings, kapacitor=KapacitorSettings())
+    last = NOW.floor("h") - pd.Timedelta("1h")
+    _history(CPU, _cpu_values(21 * 24, np.random.default_rng(5)), last, settings.influxdb)
+    pipeline.train_series(hourly, CPU, now=NOW)
+    _history(CPU, np.array([90.0]), NOW.floor("h") + pd.Timedelta("10min"), settings.influxdb)
+    result = pipeline.retrain(hourly, CPU, now=NOW)
+    assert result.kept_previous and "no data newer" in result.why_kept
+    assert not pipeline.retrain(settings, CPU, now=NOW).kept_previous  # every 1m: that bucket was judged
 
 
 def test_retrain_keeps_the_version_when_only_an_expected_point_arrived_in_the_filling_bucket(settings):
