@@ -8,9 +8,11 @@ from collections import defaultdict
 
 import click
 
-from capplan import alerts, doctor, influx, jsonio, pipeline
+from capplan import alerts, doctor, influx, jsonio, pipeline, tick
 from capplan.cli.common import App, emit_table, pass_app, tag_filters
+from capplan.config import Settings
 from capplan.kapacitor import KapacitorClient
+from capplan.serieskey import SeriesKey
 from capplan.store import ModelStore
 from capplan.tick import RenderedTask
 
@@ -31,18 +33,13 @@ def _selection(function):
     return function
 
 
-def _render(
-    app: App,
-    measurement: str | None,
-    field_name: str | None,
-    tags: tuple[str, ...],
-    grouped: bool,
-    every: str | None,
-    period: str | None,
-) -> list[RenderedTask]:
-    """Tasks for the stored series matching the filters; every stored series of a measurement is passed
-    to the renderer so the exact-tag-set filters know all of its tag keys."""
-    where = tag_filters(tags)
+Groups = list[tuple[tuple[str, str], list[SeriesKey]]]  # (measurement, field) -> its stored series
+
+
+def _stored(app: App, measurement: str | None, field_name: str | None) -> tuple[Settings, Groups]:
+    """The stored series to alert on, by measurement and field, and the settings naming the retention
+    policy train read and wrote. Every stored series of a measurement is kept, so the exact-tag-set
+    filters know all of its tag keys."""
     settings = app.settings
     if not settings.influxdb.retention_policy:  # tasks must name the RP that train read and wrote
         rp = influx.retention_policy(influx.connect(settings.influxdb), settings.influxdb)
@@ -57,20 +54,44 @@ def _render(
     for series in stored:
         if series not in left:
             by_spec[(series.key.measurement, series.key.field)].append(series.key)
+    groups = [
+        ((m, f), keys)
+        for (m, f), keys in sorted(by_spec.items())
+        if not (measurement and m != measurement) and not (field_name and f != field_name)
+    ]
+    return settings, groups
+
+
+def _render(
+    app: App,
+    measurement: str | None,
+    field_name: str | None,
+    tags: tuple[str, ...],
+    grouped: bool,
+    every: str | None,
+    period: str | None,
+) -> tuple[list[RenderedTask], list[str]]:
+    """Tasks for the stored series matching the filters, and the ids the other kind of task (grouped
+    or per series) would have for the same series."""
+    where = tag_filters(tags)
+    settings, groups = _stored(app, measurement, field_name)
+    prefix = settings.kapacitor.task_prefix
     tasks: list[RenderedTask] = []
-    for (m, f), keys in sorted(by_spec.items()):
-        if (measurement and m != measurement) or (field_name and f != field_name):
-            continue
-        spec = settings.spec_for(keys[0].measurement, keys[0].field)
+    other: list[str] = []
+    for (m, f), keys in groups:
+        spec = settings.spec_for(m, f)
+        selected = [k for k in keys if where.items() <= k.tag_dict.items()]
         if grouped:
             spec = dataclasses.replace(spec, where={**spec.where, **where})
             tasks += alerts.render(settings, spec, keys, grouped=True, every=every, period=period)
+            other += [tick.task_id(prefix, k) for k in selected]
             continue
         rendered = alerts.render(settings, spec, keys, every=every, period=period)
-        tasks += [t for t, k in zip(rendered, keys, strict=True) if where.items() <= k.tag_dict.items()]
+        tasks += [t for t, k in zip(rendered, keys, strict=True) if k in selected]
+        other.append(tick.grouped_task_id(prefix, m, f))
     if not tasks:
         raise click.ClickException("no stored series match; train some first (`capplan train`)")
-    return tasks
+    return tasks, other
 
 
 def _print_scripts(tasks: list[RenderedTask]) -> None:
@@ -93,7 +114,7 @@ def alerts_group() -> None:
 @pass_app
 def render(app: App, **selection) -> None:
     """Print the TICKscripts, without contacting Kapacitor."""
-    _print_scripts(_render(app, **selection))
+    _print_scripts(_render(app, **selection)[0])
 
 
 @alerts_group.command()
@@ -102,7 +123,7 @@ def render(app: App, **selection) -> None:
 @pass_app
 def define(app: App, dry_run: bool, **selection) -> None:
     """Create the tasks, or update and reload existing ones. Kapacitor checks every script first."""
-    tasks = _render(app, **selection)
+    tasks, other = _render(app, **selection)
     if dry_run:
         _print_scripts(tasks)
         return
@@ -119,7 +140,6 @@ def define(app: App, dry_run: bool, **selection) -> None:
             err=True,
         )
     # The other kind of task watching the same series would alert (and retrain) a second time.
-    other = [t.id for t in _render(app, **{**selection, "grouped": not selection["grouped"]})]
     running = [t for t in other if client.get_task(t) is not None]
     if running:
         kind = "per-series" if selection["grouped"] else "grouped"
