@@ -49,8 +49,9 @@ def duration(text: str, where: str = "duration") -> timedelta:
 
 # A TICKscript duration literal as Kapacitor's lexer reads it; here rather than in capplan.tick (which
 # imports this module) so a bad kapacitor.every is refused when the settings load, not by `alerts define`.
-_TASK_PREFIX = re.compile(r"[^\W_](?:[\w.-]*[^\W_])?")
 _TICK_DURATION = re.compile(r"^(\d+)(u|µ|ms|s|m|h|d|w)$")
+# A task prefix that task ids keep as it is (capplan.tick slugs it): letters and digits at both ends.
+_TASK_PREFIX = re.compile(r"[^\W_](?:[\w.-]*[^\W_])?")
 
 
 def tick_seconds(text: str, where: str) -> float:
