@@ -28,9 +28,10 @@ def error_quantiles(errors: np.ndarray, level: float = LEVEL) -> tuple[np.ndarra
     origins, h = errors.shape
     lower, upper = np.empty(h), np.empty(h)
     alpha = (1 - level) / 2
+    need = min_pool(level)
     for s in range(h):
         window = max(1, h // 12)
-        while origins * (min(h, s + window + 1) - max(0, s - window)) < min_pool(level) and window < h:
+        while origins * (min(h, s + window + 1) - max(0, s - window)) < need and window < h:
             window += 1
         pool = errors[:, max(0, s - window) : s + window + 1].ravel()
         m = len(pool)
