@@ -57,6 +57,7 @@ class SeasonalProfile(Forecaster):
         self._slope = 0.0
         self._level = self._robust_level(y, ctx, period)
         if self.trend_periods and ctx.periods:
+            plain = self._profile, self._level
             self._trend(y, short, period)
             # The blocks' own medians leave the growth inside each cycle in the profile, as a ramp the
             # slope then added again (a week of 0.05/h growth forecast 7.7 low on the first day), and
@@ -70,8 +71,7 @@ class SeasonalProfile(Forecaster):
                 self._level = self._robust_level(y, ctx, period)
                 self._trend(y, short, period)
                 if not self._slope:  # no growth once the shape is right: as if none had been found
-                    self._profile = _shape(y, period, cycles)
-                    self._level = self._robust_level(y, ctx, period)
+                    self._profile, self._level = plain
                     break
                 if abs(self._slope - slope) <= 0.01 * abs(slope):
                     break
