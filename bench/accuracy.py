@@ -107,6 +107,31 @@ def capplan_ratio(summary: dict[str, dict[str, float]]) -> dict[str, float | str
     }
 
 
+def bounds(rows: list[Row]) -> dict[str, float | list[str]] | None:
+    """What the targets ask of this panel, next to what any method could reach on it. The oracle picks,
+    per series, the reference with the lowest MASE on the scored window itself (no method can do
+    that); the coverage ceiling is the mean coverage if every window were covered in full except those
+    that every method, capplan included, missed for more than half the hours, which keep the best
+    coverage any method reached there. A target beyond these is beyond what this panel can show."""
+    series = sorted({r.series for r in rows})
+    refs = [m for m in REFERENCES if any(r.method == m for r in rows)]
+    if not series or not refs:
+        return None
+    best_mase, ceiling, missed = [], [], []
+    for name in series:
+        mine = [r for r in rows if r.series == name and np.isfinite(r.mase)]
+        best_mase.append(min((r.mase for r in mine if r.method in refs), default=float("nan")))
+        cover = max((r.coverage for r in mine), default=float("nan"))
+        if cover < 0.5:
+            missed.append(name)
+        ceiling.append(cover if cover < 0.5 else 1.0)
+    return {
+        "oracle_mean_mase": float(np.mean(best_mase)),
+        "coverage_ceiling": float(np.mean(ceiling)),
+        "missed_by_all": missed,
+    }
+
+
 def versions() -> dict[str, str]:
     """Installed version of each library the results depend on, and the capplan checkout's commit."""
     found = {}
@@ -152,6 +177,7 @@ def markdown(report: dict) -> str:
         lines += [f"## Panel {name} (horizon {panel['horizon']} h)", ""]
         lines += [f"Series ({len(panel['series'])}): " + ", ".join(panel["series"]), ""]
         lines += _summary_table(panel["summary"], panel.get("capplan_ratio"))
+        lines += _bounds_lines(panel.get("bounds"), panel["summary"], panel.get("capplan_ratio"))
         clean = panel.get("unlabelled")
         if clean:
             lines += [
@@ -200,6 +226,20 @@ def _summary_table(summary: dict[str, dict[str, float]], ratio: dict | None) -> 
     return lines
 
 
+def _bounds_lines(found: dict | None, summary: dict, ratio: dict | None) -> list[str]:
+    if not found or not ratio:
+        return []
+    best = summary[ratio["best_reference"]]["mean_mase"]
+    missed = ", ".join(found["missed_by_all"]) or "none"
+    return [
+        "",
+        "Bounds: the best reference per series, picked after seeing the scored windows (an oracle), "
+        f"has mean MASE {found['oracle_mean_mase']:.3f}; 0.9 x the best reference is {0.9 * best:.3f}. "
+        f"Windows every method covers less than half of: {missed}; with all others covered in full, "
+        f"mean coverage would be {found['coverage_ceiling']:.3f}.",
+    ]
+
+
 def warm_up(case: data.Case, methods: list[str]) -> dict[str, float]:
     """Call each method once before timing, so its imports and first compilations (Keras/JAX, numba,
     Stan) do not land on whichever series comes first; those seconds are reported apart."""
@@ -240,6 +280,7 @@ def run(panels: list[str], methods: list[str], train_hours: int | None, split: s
             "interpolated_hours": {c.name: c.interpolated for c in cases},
             "summary": summary,
             "capplan_ratio": capplan_ratio(summary),
+            "bounds": bounds(rows),
             "unlabelled": None
             if clean is None
             else {

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from bench.accuracy import Row, bounds
 from bench.metrics import coverage, mase, smape
 
 
@@ -38,3 +39,22 @@ def test_smape_counts_zero_against_zero_as_perfect_and_zero_against_anything_as_
 def test_coverage_counts_the_bounds_as_inside():
     actual = np.array([1.0, 2.0, 3.0, 4.0])
     assert coverage(actual, np.array([1.0, 2.5, 0.0, 5.0]), np.array([1.0, 3.0, 3.0, 6.0])) == 0.5
+
+
+def _row(series: str, method: str, mase_: float, cover: float) -> Row:
+    return Row("long", series, method, mase_, 0.0, cover, 0.0, "", False)
+
+
+def test_bounds_take_the_best_reference_per_series_and_cap_coverage_at_windows_all_missed():
+    rows = [
+        _row("a", "snaive24", 1.0, 0.9),
+        _row("a", "mstl", 2.0, 1.0),
+        _row("a", "capplan", 0.5, 0.95),
+        _row("b", "snaive24", 4.0, 0.2),
+        _row("b", "mstl", 3.0, 0.4),
+        _row("b", "capplan", 3.5, 0.3),
+    ]
+    found = bounds(rows)
+    assert found["oracle_mean_mase"] == pytest.approx((1.0 + 3.0) / 2)  # capplan is not a reference
+    assert found["missed_by_all"] == ["b"]
+    assert found["coverage_ceiling"] == pytest.approx((1.0 + 0.4) / 2)
