@@ -26,12 +26,19 @@ def effective_points(residuals: np.ndarray, breaks: int) -> float:
     as independent; a disk's AR(1) noise (rho 0.5) then looked like slope changes in most of its weeks,
     and the line through the last few hundred points forecast growth of -0.03 to 0.13 for a true 0.05.
     Measured on the split fit's residuals, a real change leaves them white and still pays."""
+    rho = lag_one(residuals, breaks)
+    return max(len(residuals) * (1 - rho) / (1 + rho), MIN_EFFECTIVE_POINTS)
+
+
+def lag_one(residuals: np.ndarray, breaks: int = 0) -> float:
+    """Lag-1 autocorrelation of ``residuals``, in [0, 0.99]; with ``breaks`` > 0 the pair across that
+    index is left out (the pieces either side were fitted apart)."""
     pairs = np.ones(len(residuals) - 1, dtype=bool)
-    pairs[breaks - 1] = False  # the pieces are fitted apart: no lag pair across the break
+    if breaks > 0:
+        pairs[breaks - 1] = False
     a, b = residuals[:-1][pairs], residuals[1:][pairs]
     denominator = float(np.sum(residuals**2))
-    rho = min(max(float(np.sum(a * b)) / denominator, 0.0), 0.99) if denominator > 0 else 0.0
-    return max(len(residuals) * (1 - rho) / (1 + rho), MIN_EFFECTIVE_POINTS)
+    return min(max(float(np.sum(a * b)) / denominator, 0.0), 0.99) if denominator > 0 else 0.0
 
 
 def without_spikes(y: np.ndarray, window: int, period: int = 0) -> np.ndarray:
