@@ -26,6 +26,7 @@ from capplan.api import ForecastResult
 from capplan.classify import Classification, classify
 from capplan.errors import CapplanError, DataError, ModelError
 from capplan.models.base import FitContext, Forecaster
+from capplan.models.changes import last_level_shift
 from capplan.models.ensemble import Ensemble
 from capplan.models.linear import LinearSegment
 from capplan.models.naive import SeasonalNaive
@@ -409,8 +410,9 @@ def fit(
     floor_id = min(naives, key=lambda c: scores[c])
     floor = scores[floor_id]
     # The best few, the floor included: averaging a profile with the naive it refines also helps.
+    in_mean = _naive_in_mean(y, ctx, floor_id)
     best = sorted(
-        (c for c in forecasts if not c.startswith("snaive") or c == floor_id),
+        (c for c in forecasts if not c.startswith("snaive") or c == in_mean),
         key=lambda c: (scores[c], c.startswith("snaive")),
     )
     members = best[:ENSEMBLE_SIZE]
@@ -587,6 +589,19 @@ def _recheck(
     if score <= floors[best]:
         return None
     return f"snaive{best}", SeasonalNaive(best).fit(y, ctx), f"{scores}: fell back"
+
+
+def _naive_in_mean(y: np.ndarray, ctx: FitContext, floor_id: str) -> str:
+    """The seasonal naive that joins the ensemble's mean: the floor, except on a series without a season
+    whose level shifted within the floor's last cycle. There yesterday's hours are the old level, and
+    the level models restart after the shift: a load that dropped from 60 to 14 twenty-two hours before
+    came back in the mean as a daily peak of 35, and the drift alert would have fired every day."""
+    period = int(floor_id.removeprefix("snaive"))
+    if ctx.periods or period == 1:
+        return floor_id
+    recent = y[-2 * period :]
+    since = last_level_shift(recent, max(3, ctx.short_period // 8))  # as the level models look for one
+    return "snaive1" if since > len(recent) - period else floor_id
 
 
 def _member_names(model: Forecaster) -> list[str]:

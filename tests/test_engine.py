@@ -451,3 +451,15 @@ def test_an_update_takes_a_batch_in_any_order():
     model = engine.fit(y.iloc[:-24], 24, candidates=["snaive", "profile"])
     shuffled = y.iloc[-48:].sample(frac=1.0, random_state=0)
     assert model.update(shuffled).last_observed == y.index[-1]
+
+
+def test_without_a_season_a_level_drop_in_the_last_day_is_not_replayed_as_a_daily_peak():
+    """NAB's misconfigured autoscaling group: CPU at 55-79 until 22 hours before the end, then 13.6.
+    Yesterday's naive in the ensemble's mean came back every day at 17:00-19:00 as a peak of 29-35."""
+    from capplan.sample_data import nab_cpu
+
+    model = engine.fit(nab_cpu(), pd.Timedelta("7D"), name="asg")
+    assert model.classification.periods == ()
+    frame = model.forecast().frame
+    assert frame.yhat.max() < 16
+    assert (frame.yhat_lower < 13.6).all() and (frame.yhat_upper > 13.6).all()
