@@ -88,7 +88,7 @@ def _classify(y: np.ndarray, steps_per_day: float) -> Classification:
     peak_lags = tuple(int(p) for p in peaks)
     proms = tuple(round(float(p), 4) for p in prominences)
     if periods and (r * r < R2_TREND or _prominence(periods, peaks, prominences) >= 2 * MIN_PROMINENCE):
-        reason = f"ACF peaks at lags {list(periods)} (prominence >= {MIN_PROMINENCE}); r={r:.2f}"
+        reason = f"ACF peaks at lags {list(periods)} (prominence >= {MIN_PROMINENCE})"
         longer = _longer_under_trend(y, max_lag, periods, steps_per_day)
         if longer:
             periods = (*periods, longer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,13 @@ def test_explain_json(tmp_path):
     assert info["model"] in info["scores"]
     text = CliRunner().invoke(explain_command, [*args, "--horizon", "24"])
     assert "classification: seasonal" in text.output and "why:" in text.output
+
+
+def test_explain_prints_the_acf_correlation_once(tmp_path):
+    write_csv(tmp_path / "in.csv")
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
+    text = CliRunner().invoke(explain_command, [*args, "--horizon", "24"]).output
+    assert "classification: seasonal" in text and len(re.findall(r"\br=", text)) == 1
 
 
 def test_bad_column_is_a_data_error(tmp_path):
