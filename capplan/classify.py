@@ -87,14 +87,22 @@ def _classify(y: np.ndarray, steps_per_day: float) -> Classification:
     periods = _significant(found, rho, len(y), steps_per_day)
     peak_lags = tuple(int(p) for p in peaks)
     proms = tuple(round(float(p), 4) for p in prominences)
-    if periods and (r * r < R2_TREND or _prominence(periods, peaks, prominences) >= 2 * MIN_PROMINENCE):
-        reason = f"ACF peaks at lags {list(periods)} (prominence >= {MIN_PROMINENCE})"
+    strength = _prominence(periods, peaks, prominences) if periods else 0.0
+    if periods and (r * r < R2_TREND or strength >= 2 * MIN_PROMINENCE):
+        reason = f"ACF peaks at lags {list(periods)} (prominence >= {MIN_PROMINENCE}); " + (
+            f"r^2={r * r:.2f} < {R2_TREND}: no straight-line trend"
+            if r * r < R2_TREND
+            else f"r^2={r * r:.2f} >= {R2_TREND} (the ACF falls in a straight line), but a peak of "
+            f"prominence {strength:.2f} >= {2 * MIN_PROMINENCE:g} outweighs it"
+        )
         longer = _longer_under_trend(y, max_lag, periods, steps_per_day)
         if longer:
             periods = (*periods, longer)
             reason += f"; and at lag {longer} once the straight-line trend is taken out"
         return Classification("seasonal", periods, r, max_lag, peak_lags, proms, reason)
     why = f"r^2={r * r:.2f} >= {R2_TREND}" if r * r >= R2_TREND else f"r^2={r * r:.2f}, no ACF peak"
+    if periods:  # on a straight-line ACF, a peak must stand out twice as far to count
+        why += f" and the peak at lag {periods[0]} has prominence {strength:.2f} < {2 * MIN_PROMINENCE:g}"
     seasons = _seasons_under_trend(y, max_lag, steps_per_day)
     if seasons:
         reason = (
@@ -102,7 +110,8 @@ def _classify(y: np.ndarray, steps_per_day: float) -> Classification:
             "their multiples: trend with a season"
         )
         return Classification("seasonal", seasons, r, max_lag, peak_lags, proms, reason, trending=True)
-    reason = f"{why}: ACF without a periodic peak (>= {MIN_PROMINENCE} prominence), trend model"
+    peakless = "" if periods else f"ACF without a periodic peak (>= {MIN_PROMINENCE} prominence), "
+    reason = f"{why}: {peakless}trend model"
     if found and not periods:
         reason += f"; the peak at lag {found[0]} is within white noise's range over {max_lag} lags"
     return Classification("trend", (), r, max_lag, peak_lags, proms, reason)

@@ -94,6 +94,18 @@ def test_growing_disk_is_trend(seed):
     assert "r^2" in c.reason
 
 
+def test_a_strong_peak_on_a_straight_line_acf_says_why_it_is_seasonal():
+    """r^2 over the trend rule does not make a trend when a period's peak is prominent enough: the
+    reason says so, not just that there are peaks."""
+    rng = np.random.default_rng(1)
+    t = np.arange(1344)
+    c = classify(50 + np.cumsum(rng.normal(0, 1, 1344)) + 12 * np.sin(2 * np.pi * t / 6), 24)
+    assert c.kind == "seasonal" and c.pearson_r**2 >= 0.8
+    assert f"r^2={c.pearson_r**2:.2f} >= 0.8" in c.reason and ">= 0.2 outweighs it" in c.reason
+    weak = classify(seasonal(1344, {24: 1}, slope=0.005), 24)
+    assert "the peak at lag 24 has prominence 0.18 < 0.2" in weak.reason
+
+
 def test_decision_round_trips_through_json_shapes():
     c = classify(seasonal(1344, {24: 3, 168: 2}), 24)
     again = Classification.from_dict(c.to_dict())
