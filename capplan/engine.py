@@ -489,12 +489,12 @@ def _clock_for(raw: pd.DatetimeIndex, zone: str, step: pd.Timedelta | None, name
         "UTC time",
         name,
         zone,
-        _duration(grid),
+        duration_text(grid),
     )
     return zones.UTC
 
 
-def _duration(step: pd.Timedelta) -> str:
+def duration_text(step: pd.Timedelta) -> str:
     """1h, 15min, 1D: as a user writes an interval, not pandas' "0 days 01:00:00"."""
     text = pd.tseries.frequencies.to_offset(step).freqstr
     return text if text[0].isdigit() else f"1{text}"

@@ -65,6 +65,14 @@ def test_explain_prints_the_acf_correlation_once(tmp_path):
     assert "classification: seasonal" in text and len(re.findall(r"\br=", text)) == 1
 
 
+def test_explain_gives_the_step_and_periods_as_durations(tmp_path):
+    write_csv(tmp_path / "in.csv")
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
+    text = CliRunner().invoke(explain_command, [*args, "--horizon", "24h", "--step", "2h"]).output
+    assert "step 2h; horizon 12 steps = 24h" in text
+    assert "periods 12 steps = 24h;" in text
+
+
 def test_bad_column_is_a_data_error(tmp_path):
     write_csv(tmp_path / "in.csv")
     args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "nope"]

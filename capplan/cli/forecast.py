@@ -226,8 +226,14 @@ def explain_command(
         click.echo(jsonio.dumps(info, indent=2))
         return
     c = info["classification"]
+    step = pd.Timedelta(info["step"])
     click.echo(f"series:         {info['series']}")
-    click.echo(f"classification: {c['kind']} (periods {c['periods']}, ACF-vs-lag r={c['pearson_r']:.3f})")
+    click.echo(
+        f"data:           {info['data']['first']} to {info['data']['last']}, step {_steps(1, step)}; "
+        f"horizon {_steps(info['horizon_steps'], step)}"
+    )
+    periods = ", ".join(_steps(p, step) for p in c["periods"]) or "none"
+    click.echo(f"classification: {c['kind']} (periods {periods}; ACF-vs-lag r={c['pearson_r']:.3f})")
     click.echo(f"                {c['reason']}")
     if info["timezone"] != "UTC":
         click.echo(f"clock:          {info['timezone']} (daily cycles follow its DST changes)")
@@ -236,3 +242,10 @@ def explain_command(
     for name, score in sorted(info["scores"].items(), key=lambda kv: (kv[1] != kv[1], kv[1])):
         click.echo(f"  {name:12s} {score:.3f}")
     click.echo(f"why:            {info['why']}")
+
+
+def _steps(n: int, step: pd.Timedelta) -> str:
+    """Periods and horizons are counted in model steps, which mean nothing without the step's length."""
+    from capplan.engine import duration_text
+
+    return duration_text(step) if n == 1 else f"{n} steps = {duration_text(n * step)}"
