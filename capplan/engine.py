@@ -130,10 +130,7 @@ class SeriesModel:
             raise DataError(f"series {self.name!r}: horizon must be at least one step, got {h}")
         steps = clock.wall_steps(h, self.step, self.timezone)
         yhat = self.model.predict(steps)
-        lower, upper = _extend(self.lower, steps), _extend(self.upper, steps)
-        if isinstance(self.model, LinearSegment):
-            width = self.model.interval_halfwidth(steps)
-            lower, upper = np.minimum(lower, -width), np.maximum(upper, width)
+        lower, upper = self._offsets(steps)
         if self.floor is not None:  # the upper bound, above the raised forecast, needs no clipping
             yhat = np.maximum(yhat, self.floor)
             lower = np.maximum(yhat + lower, self.floor) - yhat
@@ -148,6 +145,39 @@ class SeriesModel:
             classification=self.classification,
             scores=dict(self.scores),
         )
+
+    def _offsets(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """The band around the forecast before the floor: the stored backtest offsets, widened for a
+        linear winner to its regression interval, which grows with the distance from its segment."""
+        lower, upper = _extend(self.lower, steps), _extend(self.upper, steps)
+        if isinstance(self.model, LinearSegment):
+            width = self.model.interval_halfwidth(steps)
+            lower, upper = np.minimum(lower, -width), np.maximum(upper, width)
+        return lower, upper
+
+    def interval_source(self) -> str:
+        """Where the band comes from. A linear winner with too few backtest origins inside its segment
+        stores only the data's resolution as offsets: the band is then its regression interval."""
+        if not isinstance(self.model, LinearSegment):
+            return f"backtest errors of {self.model_id}"
+        h = self.ctx.horizon
+        lower, upper = self._offsets(h)
+        width = self.model.interval_halfwidth(h)
+        regression = int(np.count_nonzero((lower == -width) & (upper == width)))
+        if regression == h:
+            return "regression interval of the linear segment"
+        if regression == 0:
+            return "backtest errors inside the linear segment"
+        return (
+            f"regression interval of the linear segment at {regression} of {h} steps, backtest errors "
+            "inside the segment at the others"
+        )
+
+    def band(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) offsets from the forecast to the bounds it publishes, per horizon step: the
+        stored offsets are only part of them (see ``_offsets``), and the floor clips them."""
+        frame = self.forecast().frame
+        return (frame.yhat_lower - frame.yhat).to_numpy(), (frame.yhat_upper - frame.yhat).to_numpy()
 
     def update(self, recent: pd.Series, *, keep_newer: bool = True) -> SeriesModel:
         """Continue on recent data (the LSTMs from their weights on their own recent window, cheap
@@ -243,6 +273,7 @@ class SeriesModel:
 
     def save(self, directory: Path) -> dict[str, Any]:
         state = self.model.save(directory)
+        band_lower, band_upper = self.band()
         return {
             "format": FORMAT,
             "series": self.name,
@@ -262,7 +293,9 @@ class SeriesModel:
             "data": {"first": self.first_observed.isoformat(), "last": self.last_observed.isoformat()},
             "interval": {
                 "level": intervals.LEVEL,
-                "lower": self.lower.tolist(),
+                "source": self.interval_source(),
+                "band": {"lower": band_lower.tolist(), "upper": band_upper.tolist()},
+                "lower": self.lower.tolist(),  # the backtest offsets the band starts from
                 "upper": self.upper.tolist(),
             },
             "validation": {"mase": self.validation_mase, "scores": self.scores, "why": self.why},

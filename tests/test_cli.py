@@ -116,6 +116,27 @@ def test_a_series_named_by_some_of_its_tags_means_the_one_stored_series_that_has
     assert str(root) in both.output and str(data) in both.output
 
 
+def test_models_show_gives_the_band_the_forecast_publishes(tmp_path):
+    """The demo's disk: too few backtest origins inside the line's segment leave stored offsets of
+    +-0.0001 (the data's resolution); the published band is the regression interval, about +-0.1."""
+    import json
+
+    from capplan import engine, sample_data
+    from capplan.serieskey import SeriesKey
+    from capplan.store import ModelStore
+
+    key = SeriesKey.of("disk", "used_percent", {"host": "db-01"})
+    model = engine.fit(sample_data.filling_disk(), 168, name=str(key))
+    ModelStore(tmp_path).save(key, model.save)
+    shown = CliRunner().invoke(cli, ["--store", str(tmp_path), "models", "show", str(key)])
+    interval = json.loads(shown.output)["interval"]
+    frame = model.forecast().frame
+    assert interval["band"]["upper"] == pytest.approx((frame.yhat_upper - frame.yhat).tolist())
+    assert interval["band"]["lower"] == pytest.approx((frame.yhat_lower - frame.yhat).tolist())
+    assert interval["band"]["upper"][0] > 0.05 > interval["upper"][0]
+    assert interval["source"] == "regression interval of the linear segment"
+
+
 @pytest.mark.parametrize("damage", ["{trunc", "[]", "null", '{"series": "cpu,host=b usage_user"}'])
 def test_one_damaged_model_does_not_hide_the_others_from_status_and_models_list(tmp_path, damage):
     import json
