@@ -257,6 +257,7 @@ class SeriesModel:
             return model_class(self.model.name).load(directory, self.model.params(), state, self.ctx)
 
     def explain(self) -> dict[str, Any]:
+        lower, upper = self.band()
         return {
             "series": self.name,
             "classification": self.classification.to_dict(),
@@ -269,7 +270,28 @@ class SeriesModel:
             "step": self.step.isoformat(),
             "timezone": self.timezone,
             "data": {"first": self.first_observed.isoformat(), "last": self.last_observed.isoformat()},
+            "interval": {
+                "level": intervals.LEVEL,
+                "source": self.interval_source(),
+                "first_step": {"lower": float(lower[0]), "upper": float(upper[0])},
+                "last_step": {"lower": float(lower[-1]), "upper": float(upper[-1])},
+            },
+            "level_shifts": [s.in_utc(self.timezone).to_dict() for s in self.level_shifts],
+            "linear_segment": self._segment(),
         } | self.meta
+
+    def _segment(self) -> dict[str, Any] | None:
+        """The linear winner's segment: it forecasts from the points after its last slope change only."""
+        if not isinstance(self.model, LinearSegment):
+            return None
+        state = self.model.state
+        points = int(state["n"])
+        start = clock.wall_time(self.last_observed, self.timezone) - self.step * (points - 1)
+        return {
+            "start": clock.to_utc(start, self.timezone, near=start).isoformat(),
+            "steps": points,
+            "slope_per_day": state["slope"] * self.ctx.steps_per_day,
+        }
 
     def save(self, directory: Path) -> dict[str, Any]:
         state = self.model.save(directory)
@@ -498,7 +520,12 @@ def fit(
         scores={c: round(float(s), 6) for c, s in scores.items()},
         why=why,
         tail=y[-max(TAIL_CYCLES * max(periods, default=1), round(shifts.HISTORY_DAYS * ctx.steps_per_day)) :],
-        meta={"interpolated": prepared.interpolated, "fit_seconds": round(time.perf_counter() - started, 3)},
+        meta={
+            "interpolated": prepared.interpolated,
+            "bridged": prepared.bridged,
+            "cut_at_gap": prepared.dropped_before is not None,  # data before ``first`` left out
+            "fit_seconds": round(time.perf_counter() - started, 3),
+        },
         floor=0.0 if float(np.min(y)) >= 0 else None,
         level_shifts=level_shifts,
         trained={"id": winner, "kind": chosen.name, "params": chosen.params()},

@@ -35,8 +35,9 @@ class PreparedSeries:
     name: str
     values: pd.Series  # float, regular DatetimeIndex (UTC) at ``step``, no NaN
     step: pd.Timedelta
-    interpolated: int  # points filled by interpolation
+    interpolated: int  # points filled, by interpolation or bridging
     dropped_before: pd.Timestamp | None  # data before this long gap was discarded
+    bridged: int  # of the points filled, those that took the previous day's shape
 
     @property
     def steps_per_day(self) -> float:
@@ -158,7 +159,12 @@ def prepare(
         )
     grid.index.name = "time"
     return PreparedSeries(
-        name=name, values=grid, step=step, interpolated=interpolated, dropped_before=dropped_before
+        name=name,
+        values=grid,
+        step=step,
+        interpolated=interpolated,
+        dropped_before=dropped_before,
+        bridged=int(bridged_steps),
     )
 
 

@@ -63,6 +63,35 @@ def test_explain_says_why(seasonal_model):
     json.dumps(info)
 
 
+def test_explain_gives_the_published_interval_and_where_it_comes_from(seasonal_model):
+    interval = seasonal_model.explain()["interval"]
+    frame = seasonal_model.forecast().frame
+    assert interval["source"] == f"backtest errors of {seasonal_model.model_name}"
+    assert interval["first_step"]["upper"] == pytest.approx(frame.yhat_upper.iloc[0] - frame.yhat.iloc[0])
+    assert interval["last_step"]["lower"] == pytest.approx(frame.yhat_lower.iloc[-1] - frame.yhat.iloc[-1])
+    assert seasonal_model.explain()["linear_segment"] is None
+
+
+def test_explain_gives_the_linear_winners_segment():
+    """The line forecasts from the points after its last slope change (at 500 hours) only."""
+    series = disk()
+    info = engine.fit(series, 48, name="disk", candidates=STATISTICAL).explain()
+    segment = info["linear_segment"]
+    assert abs(pd.Timestamp(segment["start"]) - series.index[500]) <= pd.Timedelta("12h")
+    assert segment["steps"] == len(series) - series.index.get_loc(pd.Timestamp(segment["start"]))
+    assert segment["slope_per_day"] == pytest.approx(0.2 * 24, rel=0.1)
+    assert "linear segment" in info["interval"]["source"]
+
+
+def test_explain_counts_the_gaps_filled_and_tells_a_cut_history():
+    series = hourly(24 * 21)
+    gappy = series.drop(series.index[-30:-20]).drop(series.index[200:202])  # a night's outage, 2 hours
+    info = engine.fit(gappy, 24, candidates=["snaive", "profile"]).explain()
+    assert (info["interpolated"], info["bridged"], info["cut_at_gap"]) == (12, 10, False)
+    cut = engine.fit(series.drop(series.index[100:140]), 24, candidates=["snaive", "profile"]).explain()
+    assert cut["cut_at_gap"] and cut["data"]["first"] == series.index[140].isoformat()
+
+
 def test_intervals_cover_about_95_percent():
     """Fresh futures of the same process: per-step conformal intervals hold at every horizon."""
     hits = []

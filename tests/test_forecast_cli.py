@@ -73,6 +73,25 @@ def test_explain_gives_the_step_and_periods_as_durations(tmp_path):
     assert "periods 12 steps = 24h;" in text
 
 
+def test_explain_shows_the_interval_the_line_gaps_and_shifts(tmp_path):
+    """A filling disk with a night's outage: what a user needs to judge the forecast besides scores."""
+    from capplan import sample_data
+
+    disk = sample_data.filling_disk()
+    disk.drop(disk.index[-40:-30]).rename_axis("time").to_csv(tmp_path / "disk.csv")
+    args = ["--input", str(tmp_path / "disk.csv"), "--horizon", "7d"]
+    text = CliRunner().invoke(explain_command, args).output
+    assert "interval:       95% from the regression interval of the linear segment: -0.1" in text
+    assert "at step 168" in text
+    assert re.search(r"segment: +line over the last \d+ steps = \d+h \(since 2026-11-\d\dT", text)
+    assert "slope +2 a day" in text
+    assert "gaps:           10 missing steps filled (10 with the previous day's shape)" in text
+    assert "level shifts:   none found" in text
+    info = json.loads(CliRunner().invoke(explain_command, [*args, "--json"]).output)
+    assert info["interval"]["source"] == "regression interval of the linear segment"
+    assert info["linear_segment"]["steps"] > 0 and info["level_shifts"] == [] and info["bridged"] == 10
+
+
 def test_bad_column_is_a_data_error(tmp_path):
     write_csv(tmp_path / "in.csv")
     args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "nope"]

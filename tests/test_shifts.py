@@ -65,6 +65,14 @@ def test_a_shift_in_the_last_day_or_two_of_training_is_where_the_forecast_starts
     assert abs(float((first_day - y.iloc[TRAIN:]).mean())) < 1.5
 
 
+def test_explain_lists_a_shift_found_at_training():
+    y = hourly(TRAIN, 6)
+    y.iloc[TRAIN - 30 :] += 15
+    model = engine.fit(y, pd.Timedelta("7D"), name="web01 cpu", candidates=CANDIDATES)
+    [shift] = model.explain()["level_shifts"]
+    assert shift["at"] == y.index[TRAIN - 30].isoformat() and shift["size"] == pytest.approx(15, abs=1.5)
+
+
 def test_an_excursion_that_returns_is_followed_and_then_forgotten():
     """An 8-hour incident: a shift up, a shift back, and a day later, with no step over a whole cycle,
     neither is kept."""

@@ -238,6 +238,22 @@ def explain_command(
     if info["timezone"] != "UTC":
         click.echo(f"clock:          {info['timezone']} (daily cycles follow its DST changes)")
     click.echo(f"model:          {info['model']} (backtest MASE {info['validation_mase']:.3f})")
+    band = info["interval"]
+    first, last = band["first_step"], band["last_step"]
+    click.echo(
+        f"interval:       {band['level']:.0%} from the {band['source']}: {first['lower']:+.4g}/"
+        f"{first['upper']:+.4g} at step 1, {last['lower']:+.4g}/{last['upper']:+.4g} at step "
+        f"{info['horizon_steps']}"
+    )
+    segment = info["linear_segment"]
+    if segment:
+        click.echo(
+            f"segment:        line over the last {_steps(segment['steps'], step)} "
+            f"(since {segment['start']}), slope {segment['slope_per_day']:+.4g} a day"
+        )
+    shifts = ", ".join(f"{s['size']:+.4g} at {s['at']}" for s in info["level_shifts"])
+    click.echo(f"level shifts:   {shifts or 'none found'}")
+    click.echo(f"gaps:           {_gaps(info)}")
     click.echo("scores:")
     for name, score in sorted(info["scores"].items(), key=lambda kv: (kv[1] != kv[1], kv[1])):
         click.echo(f"  {name:12s} {score:.3f}")
@@ -249,3 +265,11 @@ def _steps(n: int, step: pd.Timedelta) -> str:
     from capplan.engine import duration_text
 
     return duration_text(step) if n == 1 else f"{n} steps = {duration_text(n * step)}"
+
+
+def _gaps(info: dict) -> str:
+    filled, bridged = info["interpolated"], info["bridged"]
+    parts = [f"{filled} missing steps filled ({bridged} with the previous day's shape)"] if filled else []
+    if info["cut_at_gap"]:
+        parts.append(f"history cut at a gap too long to fill: data from {info['data']['first']} only")
+    return "; ".join(parts) or "none"
