@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,7 +79,8 @@ def parse_horizon(horizon: int | float | str | pd.Timedelta) -> int | pd.Timedel
 def to_series(
     frame: pd.DataFrame | pd.Series, *, time_column: str | None = None, value_column: str | None = None
 ) -> pd.Series:
-    """One value column indexed by parsed UTC timestamps (the index, or ``time_column``)."""
+    """One value column indexed by parsed timestamps (the index, or ``time_column``): UTC, or naive
+    where the times had no UTC offset (read as UTC)."""
     if isinstance(frame, pd.Series):
         series = frame
     else:
@@ -153,12 +155,24 @@ def parse_times(values: pd.Index | pd.Series) -> pd.DatetimeIndex:
             largest = float(np.nanmax(np.abs(numbers)))
             unit = next(u for limit, u in EPOCH_UNITS if largest < limit)
             return pd.DatetimeIndex(pd.to_datetime(values, unit=unit, utc=True))
-        return pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+        return datetimes(values)
     except (ValueError, TypeError, OverflowError) as exc:
         raise DataError(
             f"cannot parse the times ({first_line(exc)}); give ISO-8601 times (2024-05-01T00:00:00Z) "
             "or epoch seconds"
         ) from exc
+
+
+def datetimes(values: pd.Index | pd.Series, format: str | None = None) -> pd.DatetimeIndex:
+    """Text times in UTC, or as written (naive) when none has a UTC offset: ``fit`` reads those as UTC
+    too, and knowing they had none it can tell a local hour repeated when DST ends from other repeats."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)  # pandas 2 only warns of mixed offsets
+            times = pd.DatetimeIndex(pd.to_datetime(values, format=format))
+    except (ValueError, FutureWarning):  # mixed offsets, or times with and without one
+        return pd.DatetimeIndex(pd.to_datetime(values, utc=True, format=format))
+    return times if times.tz is None else times.tz_convert("UTC")
 
 
 def _row_numbers(numbers: np.ndarray) -> bool:

@@ -387,8 +387,9 @@ def fit(
 
     ``timezone``: the clock the series' cycles follow (see capplan.clock)."""
     started = time.perf_counter()
-    observed = checked(series, name).dropna()
-    timezone = _clock_for(pd.DatetimeIndex(observed.index), zones.check(timezone), step, name)
+    zone = zones.check(timezone)
+    observed = checked(series, name, zone).dropna()
+    timezone = _clock_for(pd.DatetimeIndex(observed.index), zone, step, name)
     prepared = prepare(clock.to_wall(observed, timezone), name, step=step)
     first = clock.to_utc(prepared.values.index[0], timezone, near=observed.index[0])
     last = clock.to_utc(prepared.last_observed, timezone, near=observed.index[-1])

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from capplan.errors import DataError
+from capplan.zones import UTC
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,11 @@ def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     return step.round("1s") if step >= pd.Timedelta("1s") else step
 
 
-def checked(series: pd.Series, name: str) -> pd.Series:
-    """Float values on a UTC index, refused when the timestamps repeat or go backwards (NaN kept)."""
+def checked(series: pd.Series, name: str, zone: str = UTC) -> pd.Series:
+    """Float values on a UTC index, refused when the timestamps repeat or go backwards (NaN kept).
+
+    Times without a UTC offset (a naive index) are read as UTC. ``zone``: the local clock the series
+    follows; only in it can such times repeat an hour when DST ends, so only then is that the hint."""
     if not isinstance(series.index, pd.DatetimeIndex):
         raise DataError(f"series {name!r}: index is not timestamps; parse the time column as datetimes")
     values = pd.to_numeric(series, errors="coerce").astype(float)
@@ -68,21 +72,35 @@ def checked(series: pd.Series, name: str) -> pd.Series:
         raise DataError(
             f"series {name!r}: infinite value at {series.index[int(np.argmax(infinite))]}; drop or fix it"
         )
-    index = series.index
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    given = series.index
+    index = given.tz_localize("UTC") if given.tz is None else given.tz_convert("UTC")
     if index.has_duplicates:
-        dup = index[index.duplicated()][0]
-        # Local times without a UTC offset repeat an hour when DST ends (and were read as UTC).
-        hint = " (local times without a UTC offset repeat an hour when DST ends: give UTC or offsets)"
-        raise DataError(
-            f"series {name!r}: duplicate timestamp {dup}{hint}; aggregate duplicates before forecasting"
-        )
+        raise DataError(_repeated_time(given, name, zone))
     if not index.is_monotonic_increasing:
         bad = int(np.argmax(np.diff(index.asi8) < 0)) + 1
         raise DataError(
             f"series {name!r}: timestamps not increasing at position {bad} ({index[bad]}); sort by time first"
         )
     return pd.Series(values.to_numpy(), index=index, name=series.name)
+
+
+def _repeated_time(given: pd.DatetimeIndex, name: str, zone: str) -> str:
+    """Which time repeats, in which data rows, and what fixes it."""
+    dup = given[given.duplicated()][0]
+    rows = np.flatnonzero(given == dup) + 1
+    shown = ", ".join(map(str, rows[:3])) + (", ..." if len(rows) > 3 else "")
+    where = f"series {name!r}: time {dup} is given {len(rows)} times (data rows {shown})"
+    if given.tz is None and zone != UTC and _repeats(dup, zone):
+        return (
+            f"{where}: local times without a UTC offset repeat an hour when DST ends in {zone}; give the "
+            "times in UTC or with their offsets"
+        )
+    return f"{where}; keep one row per time: remove the repeated rows or average them"
+
+
+def _repeats(wall: pd.Timestamp, zone: str) -> bool:
+    """Whether the wall-clock time ``wall`` occurs twice in ``zone``: in the hour DST ends."""
+    return pd.isna(wall.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward"))
 
 
 def prepare(

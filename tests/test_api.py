@@ -98,3 +98,18 @@ def test_influxdb_and_iso_durations_are_read_without_pandas_deprecations(text, e
 def test_a_horizon_that_is_not_a_positive_duration_is_refused(text):
     with pytest.raises(DataError, match="duration like 7d or 48h"):
         parse_horizon(text)
+
+
+def test_text_times_without_an_offset_stay_naive_for_fit_to_read_as_utc():
+    """fit tells a local hour repeated when DST ends from other repeats only if it sees no offset."""
+    naive = to_series(frame(["2024-01-01 00:00", "2024-01-01 01:00"]), time_column="when")
+    assert naive.index.tz is None and naive.index[0] == START.tz_localize(None)
+    mixed = to_series(frame(["2024-01-01T01:00+01:00", "2024-01-01T03:00+02:00"]), time_column="when")
+    assert list(mixed.index) == [START, START + pd.Timedelta("1h")]
+    with pytest.raises(DataError, match="repeat an hour when DST ends in Europe/London"):
+        capplan.forecast(
+            frame(["2024-10-27 00:00", "2024-10-27 01:00", "2024-10-27 01:00"]),
+            2,
+            time_column="when",
+            timezone="Europe/London",
+        )

@@ -219,3 +219,18 @@ def test_spaces_around_header_names_are_ignored(tmp_path):
     result = _invoke_on(tmp_path, " time , value \n" + "\n".join(_hourly_rows(400)) + "\n", "--horizon", "6")
     assert result.exit_code == 0, result.output
     assert pd.read_csv(tmp_path / "o.csv").shape == (6, 4)
+
+
+def test_only_local_times_in_a_zone_that_repeats_them_get_the_dst_hint(tmp_path):
+    """Times written with Z repeat for another reason than DST: the hint misled there."""
+    rows = _hourly_rows(400)
+    rows.insert(30, rows[29])
+    local = [row.replace("Z,", ",") for row in rows]
+    utc = _invoke_on(tmp_path, "time,value\n" + "\n".join(rows) + "\n", "--timezone", "Europe/London")
+    assert isinstance(utc.exception, DataError) and "DST" not in str(utc.exception)
+    assert "time 2024-05-02 05:00:00+00:00 is given 2 times (data rows 30, 31)" in str(utc.exception)
+    naive = _invoke_on(tmp_path, "time,value\n" + "\n".join(local) + "\n", "--timezone", "Europe/London")
+    assert "remove the repeated rows or average them" in str(naive.exception)  # 05:00 repeats in no zone
+    autumn = ["2024-10-27T00:00:00,20", "2024-10-27T01:00:00,21", "2024-10-27T01:00:00,22"]
+    autumn = _invoke_on(tmp_path, "time,value\n" + "\n".join(autumn) + "\n", "--timezone", "Europe/London")
+    assert "repeat an hour when DST ends in Europe/London" in str(autumn.exception)

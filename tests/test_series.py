@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from capplan.errors import DataError
-from capplan.series import infer_step, prepare
+from capplan.series import checked, infer_step, prepare
 
 
 def hourly(n: int = 200, start: str = "2024-01-01", tz: str | None = "UTC") -> pd.Series:
@@ -80,7 +80,7 @@ def test_explicit_step_resamples_to_means():
     ("series", "problem"),
     [
         (hourly().iloc[::-1], "not increasing"),
-        (pd.concat([hourly(10), hourly(10)]).sort_index(), "duplicate timestamp"),
+        (pd.concat([hourly(10), hourly(10)]).sort_index(), "is given 2 times"),
         (hourly() * np.nan, "all NaN"),
         (hourly() * 0 + 3, "constant"),
         (hourly(3), "only 3 values"),
@@ -124,8 +124,30 @@ def test_daily_local_midnights_across_dst_stay_one_point_per_day():
 
 def test_repeated_local_hour_at_the_end_of_dst_is_explained():
     local = pd.DatetimeIndex(["2024-10-27 00:00", "2024-10-27 01:00", "2024-10-27 01:00", "2024-10-27 02:00"])
-    with pytest.raises(DataError, match="without a UTC offset repeat an hour when DST ends"):
-        prepare(pd.Series([1.0, 2.0, 3.0, 4.0], index=local), "naive-local")
+    with pytest.raises(DataError, match="without a UTC offset repeat an hour when DST ends in Europe/London"):
+        checked(pd.Series([1.0, 2.0, 3.0, 4.0], index=local), "naive-local", "Europe/London")
+
+
+SPRING = ["2014-03-09 02:55", "2014-03-09 03:00", "2014-03-09 03:00", "2014-03-09 03:05"]
+
+
+@pytest.mark.parametrize(
+    ("times", "zone"),
+    [
+        (SPRING, "UTC"),
+        (SPRING, "America/New_York"),
+        (
+            ["2024-10-27T00:00Z", "2024-10-27T01:00Z", "2024-10-27T01:00Z", "2024-10-27T02:00Z"],
+            "Europe/London",
+        ),
+    ],
+)
+def test_other_repeated_times_name_the_rows_not_dst(times, zone):
+    """No local zone, an hour no clock repeats (New York puts its clock forward at 02:00), or times in
+    UTC: the DST hint could not help, removing or averaging the repeated rows does."""
+    with pytest.raises(DataError, match=r"is given 2 times \(data rows 2, 3\); keep one row per time") as err:
+        checked(pd.Series([1.0, 2.0, 3.0, 4.0], index=pd.to_datetime(times)), "cpu", zone)
+    assert "DST" not in str(err.value)
 
 
 def test_too_little_after_a_long_gap_says_to_wait_for_data():

@@ -9,7 +9,7 @@ import click
 import pandas as pd
 
 from capplan import jsonio, zones
-from capplan.api import TIME_COLUMNS, parse_horizon, to_series
+from capplan.api import TIME_COLUMNS, datetimes, parse_horizon, to_series
 from capplan.cli.common import App, pass_app, tag_filters
 from capplan.config import duration
 from capplan.errors import CapplanError, ConfigError, DataError, first_line
@@ -88,7 +88,7 @@ def _read(path: Path, time_column: str | None, value_column: str | None) -> pd.S
         frame.columns = [str(c).strip() for c in frame.columns]  # " time , value" is a common header
         column = time_column or next((c for c in frame.columns if str(c).lower() in TIME_COLUMNS), None)
         if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column]):
-            frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+            frame[column] = datetimes(frame[column], format="ISO8601")
     except (OSError, ValueError) as exc:
         raise DataError(
             f"cannot read {path}: {first_line(exc)}; give a comma-separated CSV with ISO-8601 times "
