@@ -47,6 +47,17 @@ def duration(text: str, where: str = "duration") -> timedelta:
     return timedelta(seconds=int(match.group(1)) * UNIT_SECONDS[match.group(2).lower()])
 
 
+def written(delta: timedelta) -> str:
+    """``delta`` as a user writes one (1h, 15m, 8h35m, 1d), not as pandas prints it ("0 days 01:00:00")."""
+    rest = delta.total_seconds()
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, rest = divmod(rest, UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count:.0f}{unit}")
+    return "".join(parts) if parts and not rest else str(delta)  # under a second: as it is
+
+
 # A TICKscript duration literal as Kapacitor's lexer reads it; here rather than in capplan.tick (which
 # imports this module) so a bad kapacitor.every is refused when the settings load, not by `alerts define`.
 _TICK_DURATION = re.compile(r"^(\d+)(u|µ|ms|s|m|h|d|w)$")

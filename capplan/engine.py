@@ -24,6 +24,7 @@ import pandas as pd
 from capplan import backtest, clock, intervals, shifts, zones
 from capplan.api import ForecastResult
 from capplan.classify import Classification, classify
+from capplan.config import written
 from capplan.errors import CapplanError, DataError, ModelError
 from capplan.models.base import FitContext, Forecaster
 from capplan.models.changes import last_level_shift
@@ -202,7 +203,7 @@ class SeriesModel:
             model = self._copy_model().update(y, self.ctx)
         except CapplanError as exc:
             fix = (
-                f"only data after the gap ending {prepared.dropped_before} counts: wait for more of it"
+                prepared.after_cut()
                 if prepared.dropped_before is not None
                 else "train it again on a longer history (capplan train)"
             )
@@ -445,10 +446,7 @@ def fit(
                 continue
             if prepared.dropped_before is None:
                 raise
-            raise DataError(
-                f"{exc} (only the data after the long gap ending {prepared.dropped_before} counts: "
-                "wait for more data after it)"
-            ) from exc
+            raise DataError(f"{exc} ({prepared.after_cut()})") from exc
     forecasts: dict[str, np.ndarray] = {}
     scores: dict[str, float] = {}
     for cid, model in models.items():
@@ -550,15 +548,9 @@ def _clock_for(raw: pd.DatetimeIndex, zone: str, step: pd.Timedelta | None, name
         "UTC time",
         name,
         zone,
-        duration_text(grid),
+        written(grid),
     )
     return zones.UTC
-
-
-def duration_text(step: pd.Timedelta) -> str:
-    """1h, 15min, 1D: as a user writes an interval, not pandas' "0 days 01:00:00"."""
-    text = pd.tseries.frequencies.to_offset(step).freqstr
-    return text if text[0].isdigit() else f"1{text}"
 
 
 def _plan(y: np.ndarray, ctx: FitContext, models: dict[str, Forecaster], name: str) -> backtest.Backtest:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from capplan.config import written
 from capplan.errors import DataError
 from capplan.zones import UTC
 
@@ -37,8 +38,9 @@ class PreparedSeries:
     values: pd.Series  # float, regular DatetimeIndex (UTC) at ``step``, no NaN
     step: pd.Timedelta
     interpolated: int  # points filled, by interpolation or bridging
-    dropped_before: pd.Timestamp | None  # data before this long gap was discarded
+    dropped_before: pd.Timestamp | None  # data before this gap was discarded
     bridged: int  # of the points filled, those that took the previous day's shape
+    cut_because: str = ""  # which rule cut that gap, and what would keep the data before it
 
     @property
     def steps_per_day(self) -> float:
@@ -47,6 +49,10 @@ class PreparedSeries:
     @property
     def last_observed(self) -> pd.Timestamp:
         return self.values.index[-1]
+
+    def after_cut(self) -> str:
+        """For an error about too little data: that a gap cut the rest off, and why."""
+        return f"only the data after the gap ending {self.dropped_before} counts: {self.cut_because}"
 
 
 def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
@@ -110,7 +116,9 @@ def prepare(
     with the day before's shape, cut at the last longer gap.
 
     A gap longer than a day keeps only the data after it, logged, when enough remains: an outage in the
-    middle of the history should not block forecasting, and bridging days would invent too much."""
+    middle of the history should not block forecasting, and bridging days would invent too much. So
+    does a shorter one that cannot be bridged: with under a day of data before it, or with more than
+    MAX_BRIDGED_FRACTION of the steps missing."""
     values = checked(series, name).dropna()
     if values.empty:
         raise DataError(f"series {name!r}: no numeric values (all NaN or empty); check the value column")
@@ -122,7 +130,7 @@ def prepare(
     missing = grid.isna().to_numpy()
     short = max(SHORT_GAP_STEPS, int(SHORT_GAP_DAY_FRACTION * (pd.Timedelta("1D") / step)))
     day = max(1, round(pd.Timedelta("1D") / step))
-    dropped_before = None
+    dropped_before, cut_because = None, ""
     runs = _nan_runs(missing)
     # Up to a day, with a day of data before it, a gap takes the shape of the day before (a collector
     # restart, a night's outage); cutting there left hours of data and blocked every fit for days.
@@ -130,14 +138,16 @@ def prepare(
     # gaps cut the history as longer ones do (what is left may still be enough).
     after_cut = max((e for s, e in runs if e - s > max(short, day)), default=0)
     bridged = [(s, e) for s, e in runs if short < e - s <= day and s - after_cut > day]
-    if int(missing[after_cut:].sum()) > MAX_BRIDGED_FRACTION * (len(grid) - after_cut):
+    absent, total = int(missing[after_cut:].sum()), len(grid) - after_cut
+    over_budget = absent > MAX_BRIDGED_FRACTION * total
+    if over_budget:
         bridged = []
     for start, end in bridged:
         grid.iloc[start:end] = _seasonal_bridge(grid.to_numpy(), start, end, day)
         log.info(
             "series %r: %s gap from %s to %s bridged with the previous day's shape",
             name,
-            step * (end - start),
+            written(step * (end - start)),
             grid.index[start],
             grid.index[end],
         )
@@ -145,13 +155,27 @@ def prepare(
     if long_runs:
         start, end = long_runs[-1]
         dropped_before = grid.index[end]
+        if end - start > max(short, day):
+            cut_because = f"gaps over {written(step * max(short, day))} are cut; wait for more data after it"
+        elif over_budget:
+            cut_because = (
+                f"with more than {MAX_BRIDGED_FRACTION:.0%} of the steps missing ({absent} of {total}), gaps "
+                f"over {written(step * short)} are cut rather than bridged; fill the gaps or use a coarser "
+                "step (--step, or model.interval)"
+            )
+        else:
+            cut_because = (
+                f"a gap over {written(step * short)} with less than {written(step * day)} of data before it "
+                "has no day before to take the shape of, and is cut; wait for more data after it"
+            )
         log.warning(
-            "series %r: %s gap from %s to %s; keeping only the %d steps after it",
+            "series %r: %s gap from %s to %s cut, keeping only the %d steps after it: %s",
             name,
-            step * (end - start),
+            written(step * (end - start)),
             grid.index[start],
             grid.index[end],
             len(grid) - end,
+            cut_because,
         )
         grid = grid.iloc[end:]
         missing = missing[end:]
@@ -159,31 +183,30 @@ def prepare(
     bridged_steps = sum(e - s for s, e in bridged)
     if interpolated - bridged_steps > MAX_GAP_FRACTION * len(grid):
         raise DataError(
-            f"series {name!r}: {interpolated} of {len(grid)} steps missing at step {step}; "
+            f"series {name!r}: {interpolated} of {len(grid)} steps missing at step {written(step)}; "
             "use a coarser step (--step, or model.interval) or a period with fewer gaps"
         )
     grid = grid.interpolate(method="time", limit_area="inside")
-    if len(grid) < MIN_POINTS:
-        where = (
-            f"after the long gap ending {dropped_before}; wait for more data after it (data before a long "
-            "gap is not used)"
-            if dropped_before is not None
-            else "in all; query more history or use a finer step"
-        )
-        raise DataError(f"series {name!r}: only {len(grid)} steps of {step} {where}")
-    if float(grid.max() - grid.min()) <= 1e-12 * max(1.0, abs(float(grid.mean()))):
-        raise DataError(
-            f"series {name!r}: constant value {grid.iloc[0]:g}; nothing to forecast (check the field queried)"
-        )
     grid.index.name = "time"
-    return PreparedSeries(
+    prepared = PreparedSeries(
         name=name,
         values=grid,
         step=step,
         interpolated=interpolated,
         dropped_before=dropped_before,
         bridged=int(bridged_steps),
+        cut_because=cut_because,
     )
+    if len(grid) < MIN_POINTS:
+        where = " in all; query more history or use a finer step"
+        if dropped_before is not None:
+            where = "; " + prepared.after_cut()
+        raise DataError(f"series {name!r}: only {len(grid)} steps of {written(step)}{where}")
+    if float(grid.max() - grid.min()) <= 1e-12 * max(1.0, abs(float(grid.mean()))):
+        raise DataError(
+            f"series {name!r}: constant value {grid.iloc[0]:g}; nothing to forecast (check the field queried)"
+        )
+    return prepared
 
 
 def buckets(step: pd.Timedelta, native: pd.Timedelta) -> bool:

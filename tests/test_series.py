@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -153,7 +154,9 @@ def test_other_repeated_times_name_the_rows_not_dst(times, zone):
 def test_too_little_after_a_long_gap_says_to_wait_for_data():
     index = pd.date_range("2024-01-01", periods=200, freq="1h", tz="UTC")
     series = pd.Series(np.arange(200.0), index=index).drop(index[150:196])
-    with pytest.raises(DataError, match=r"only 4 steps .* after the long gap ending 2024-01-09 04:00"):
+    with pytest.raises(
+        DataError, match=r"only 4 steps of 1h; .* after the gap ending 2024-01-09 04:00.* over 1d"
+    ):
         prepare(series, "gap")
 
 
@@ -199,3 +202,23 @@ def test_a_night_out_of_a_week_is_bridged_and_more_cuts_instead_of_failing():
     series = pd.Series(np.sin(np.arange(200) * 2 * np.pi / 24) + 5, index=index).drop(index[120:142])
     p = prepare(series, "cpu")
     assert p.dropped_before == index[142] and len(p.values) == 58
+
+
+def test_a_gap_under_a_day_cut_for_the_missing_share_says_so(caplog):
+    """Three 20-hour outages in three weeks are 12% of the steps, over the 10% that may be bridged: the
+    last gap cuts the history, and the warning and the errors name that rule (they called a gap of
+    hours "the long gap", and told to wait for data where filling gaps or a coarser step helps)."""
+    index = pd.date_range("2024-01-01", periods=24 * 21, freq="1h", tz="UTC")
+    series = pd.Series(np.sin(np.arange(len(index)) * 2 * np.pi / 24) + 5, index=index)
+    rule = "with more than 10% of the steps missing (60 of 504), gaps over 6h are cut rather than bridged"
+    with caplog.at_level(logging.WARNING):
+        p = prepare(series.drop(index[np.r_[100:120, 250:270, 420:440]]), "cpu")
+    assert p.dropped_before == index[440] and len(p.values) == 64
+    assert (
+        f"20h gap from {index[420]} to {index[440]} cut, keeping only the 64 steps after it: {rule}"
+        in caplog.text
+    )
+    with pytest.raises(
+        DataError, match=rf"only 4 steps of 1h; .* {re.escape(rule)}; fill the gaps or use a coarser step"
+    ):
+        prepare(series.drop(index[np.r_[100:120, 250:270, 480:500]]), "cpu")

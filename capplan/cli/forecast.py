@@ -11,7 +11,7 @@ import pandas as pd
 from capplan import jsonio, zones
 from capplan.api import TIME_COLUMNS, datetimes, parse_horizon, to_series
 from capplan.cli.common import App, pass_app, tag_filters
-from capplan.config import duration
+from capplan.config import duration, written
 from capplan.errors import CapplanError, ConfigError, DataError, first_line
 from capplan.files import write_atomic
 
@@ -262,9 +262,7 @@ def explain_command(
 
 def _steps(n: int, step: pd.Timedelta) -> str:
     """Periods and horizons are counted in model steps, which mean nothing without the step's length."""
-    from capplan.engine import duration_text
-
-    return duration_text(step) if n == 1 else f"{n} steps = {duration_text(n * step)}"
+    return written(step) if n == 1 else f"{n} steps = {written(n * step)}"
 
 
 def _gaps(info: dict) -> str:
