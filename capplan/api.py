@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -52,17 +53,22 @@ def forecast(
 def parse_horizon(horizon: int | float | str | pd.Timedelta) -> int | pd.Timedelta:
     """Whole numbers (24, 24.0, "24") count steps; anything else is a duration: InfluxDB's form first
     ("7d", "2w", as TICK users write it, and which pandas deprecates), then pandas' ("1 days", "PT24H")."""
-    if isinstance(horizon, (int, np.integer)):
-        return int(horizon)
+    if isinstance(horizon, str) and re.fullmatch(r"\s*[+-]?\d+\s*", horizon):
+        horizon = int(horizon)
     if isinstance(horizon, (float, np.floating)):
         if not float(horizon).is_integer():
             raise DataError(
                 f"horizon {horizon} is not a whole number of steps; give steps or a duration like 7d"
             )
+        horizon = int(horizon)
+    if isinstance(horizon, (int, np.integer)):
+        if horizon < 1:
+            raise DataError(
+                f"horizon {horizon} is not a positive number of steps; give steps (e.g. 24) or a duration "
+                "like 7d or 48h"
+            )
         return int(horizon)
     if isinstance(horizon, str):
-        if horizon.strip().isdigit():
-            return int(horizon)
         try:
             return pd.Timedelta(duration(horizon))
         except ConfigError:

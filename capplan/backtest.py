@@ -37,16 +37,28 @@ def plan(
     least ``horizon // 4`` apart, none before ``min_train``): errors from several regimes, not only the
     last weeks, so the interval is not calibrated on one quiet stretch."""
     n = len(y)
-    last = n - horizon
-    first = max(min_train, n // 2)
-    stride = max(1, horizon // 4, (last - first) // (count - 1))
-    origins = [o for o in range(last, min_train - 1, -stride)][:count]
+    origins, stride = _origins(n, horizon, min_train, count)
     if len(origins) < 2:
+        longest = next(
+            (h for h in range(min(horizon, n), 0, -1) if len(_origins(n, h, min_train, count)[0]) > 1), 0
+        )
+        fix = (
+            f"query more history or shorten the horizon to at most {longest} steps"
+            if longest
+            else "query more history"
+        )
         raise DataError(
             f"series {name!r}: {n} points cannot backtest a {horizon}-step horizon (needs "
-            f"{min_train + horizon + stride}); query more history or shorten the horizon"
+            f"{min_train + horizon + stride}); {fix}"
         )
-    origins.reverse()
     train = y[: origins[0]]
     scale = float(np.mean(np.abs(train[season:] - train[:-season]))) if len(train) > season else 0.0
     return Backtest(origins=origins, horizon=horizon, scale=scale or float(np.std(y)) or 1.0)
+
+
+def _origins(n: int, horizon: int, min_train: int, count: int) -> tuple[list[int], int]:
+    """Up to ``count`` origins, oldest first, and the stride between them."""
+    last = n - horizon
+    first = max(min_train, n // 2)
+    stride = max(1, horizon // 4, (last - first) // (count - 1))
+    return sorted(range(last, min_train - 1, -stride)[:count]), stride

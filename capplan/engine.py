@@ -396,15 +396,6 @@ def fit(
     last = clock.to_utc(prepared.last_observed, timezone, near=observed.index[-1])
     y = prepared.values.to_numpy()
     h = _steps(horizon, prepared)
-    if len(y) > LARGE_POINTS or h > LARGE_HORIZON:
-        log.warning(
-            "series %r: %d points and a %d-step horizon at %s; fitting will take minutes: a coarser step "
-            "(--step, or model.interval) is much faster and usually as good for capacity planning",
-            name,
-            len(y),
-            h,
-            prepared.step,
-        )
     classification = classify(y, prepared.steps_per_day)
     # Cycles are counted in time: on a wall clock the hour repeated when DST ends is one hour of points,
     # and three weeks of 15-minute data fell four points short of three weekly cycles.
@@ -439,7 +430,11 @@ def fit(
             # three weeks of a weekday/weekend load, a week ahead, is the API's default case.
             if periods:
                 log.warning(
-                    "series %r: period %d leaves too little data to backtest: %s", name, max(periods), exc
+                    "series %r: period %d leaves too little data to backtest a %d-step horizon; modelled "
+                    "without it",
+                    name,
+                    max(periods),
+                    h,
                 )
                 unmodelled.append(max(periods))
                 periods = tuple(p for p in periods if p != max(periods))
@@ -447,6 +442,15 @@ def fit(
             if prepared.dropped_before is None:
                 raise
             raise DataError(f"{exc} ({prepared.after_cut()})") from exc
+    if len(y) > LARGE_POINTS or h > LARGE_HORIZON:  # only once the backtest is known to be possible
+        log.warning(
+            "series %r: %d points and a %d-step horizon at %s; fitting will take minutes: a coarser step "
+            "(--step, or model.interval) is much faster and usually as good for capacity planning",
+            name,
+            len(y),
+            h,
+            written(prepared.step),
+        )
     forecasts: dict[str, np.ndarray] = {}
     scores: dict[str, float] = {}
     for cid, model in models.items():
@@ -698,8 +702,11 @@ def _steps(horizon: int | pd.Timedelta, prepared: PreparedSeries) -> int:
         span = pd.Timedelta(horizon)
         h = math.ceil(span / prepared.step) if span >= prepared.step else 0
     if h < 1:
+        step = written(prepared.step)
+        shown = horizon if isinstance(horizon, (int, np.integer)) else written(pd.Timedelta(horizon))
         raise DataError(
-            f"series {prepared.name!r}: horizon {horizon} is shorter than one step {prepared.step}"
+            f"series {prepared.name!r}: horizon {shown} is shorter than one step ({step}); give {step} or "
+            "more, or a number of steps"
         )
     return h
 

@@ -79,9 +79,15 @@ def test_whole_numbers_count_steps_and_text_durations_are_durations(horizon):
     assert len(capplan.forecast(pd.Series(values, index=index), horizon=horizon).frame) == 24
 
 
+@pytest.mark.parametrize("steps", [0, -5, "0", "-5", 0.0])
+def test_a_horizon_of_no_steps_is_refused_before_fitting(steps):
+    with pytest.raises(DataError, match=r"is not a positive number of steps; give steps \(e.g. 24\)"):
+        parse_horizon(steps)
+
+
 def test_a_duration_shorter_than_one_step_is_refused():
     index = pd.date_range(START, periods=24 * 14, freq="1h")
-    with pytest.raises(DataError, match="shorter than one step"):
+    with pytest.raises(DataError, match=r"horizon 30m is shorter than one step \(1h\); give 1h or more"):
         capplan.forecast(
             pd.Series(np.arange(len(index), dtype=float), index=index), horizon=pd.Timedelta("30min")
         )

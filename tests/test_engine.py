@@ -241,13 +241,18 @@ def test_growing_seasonal_load_also_tries_the_linear_model():
     assert model.forecast().frame.yhat.mean() > series.iloc[-168:].mean()  # the growth carries on
 
 
-def test_horizon_too_long_for_the_history():
+def test_horizon_too_long_for_the_history(caplog):
     """300 steps ahead of 400 points cannot backtest the daily period (it is left out, the daily naive
-    stays); 390 cannot backtest anything."""
+    stays); 390 cannot backtest anything, and the error names the longest horizon that can be. The
+    warning about the period gave another "needs" than the error, and a horizon refused anyway was
+    first warned to take minutes."""
     model = engine.fit(hourly(400), 300, name="cpu", candidates=STATISTICAL)
     assert model.ctx.periods == () and "period [24] not modelled" in model.why
-    with pytest.raises(DataError, match="cannot backtest a 390-step horizon"):
-        engine.fit(hourly(400), 390, name="cpu", candidates=STATISTICAL)
+    for h in (390, 100_000):
+        with pytest.raises(DataError, match=rf"cannot backtest a {h}-step .* horizon to at most 311 steps$"):
+            engine.fit(hourly(400), h, name="cpu", candidates=STATISTICAL)
+    assert "needs" not in caplog.text and "take minutes" not in caplog.text
+    assert engine.fit(hourly(400), 311, name="cpu", candidates=STATISTICAL).ctx.horizon == 311
 
 
 def test_forecast_api_with_columns():

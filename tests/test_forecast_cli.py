@@ -234,3 +234,11 @@ def test_only_local_times_in_a_zone_that_repeats_them_get_the_dst_hint(tmp_path)
     autumn = ["2024-10-27T00:00:00,20", "2024-10-27T01:00:00,21", "2024-10-27T01:00:00,22"]
     autumn = _invoke_on(tmp_path, "time,value\n" + "\n".join(autumn) + "\n", "--timezone", "Europe/London")
     assert "repeat an hour when DST ends in Europe/London" in str(autumn.exception)
+
+
+def test_a_horizon_of_no_steps_is_a_usage_error_like_a_negative_one(tmp_path):
+    write_csv(tmp_path / "in.csv")
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--output", str(tmp_path / "o.csv")]
+    for horizon in ("0", "-5", "0h"):
+        result = CliRunner().invoke(forecast_command, [*args, "--horizon", horizon], obj=APP)
+        assert result.exit_code == 2 and "Invalid value for --horizon" in result.output
