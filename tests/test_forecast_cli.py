@@ -148,6 +148,17 @@ def test_csv_options_without_input_are_refused():
     assert "--horizon, --output only apply with --input" in result.output
 
 
+def test_influxdb_options_with_input_are_refused(tmp_path):
+    """--measurement cpu with --input was ignored and the CSV forecast, exit 0."""
+    write_csv(tmp_path / "in.csv")
+    args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--output", str(tmp_path / "o.csv")]
+    result = CliRunner().invoke(forecast_command, [*args, "--measurement", "cpu"], obj=APP)
+    assert result.exit_code == 2 and "--measurement only applies without --input" in result.output
+    result = CliRunner().invoke(forecast_command, [*args, "--field", "usage", "--tag", "host=a"], obj=APP)
+    assert result.exit_code == 2 and "--field, --tag only apply without --input" in result.output
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_step_sets_the_model_interval(tmp_path):
     series = write_csv(tmp_path / "in.csv")
     out = tmp_path / "out.csv"

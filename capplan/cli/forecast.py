@@ -63,6 +63,20 @@ _timezone = click.option(
 )
 # Options that only mean something for a CSV; InfluxDB mode takes them from the configuration.
 _CSV_ONLY = ("time_column", "value_column", "horizon", "output", "seed", "step", "timezone")
+# Options that choose among the configured InfluxDB series; a CSV is one series.
+_INFLUX_ONLY = ("measurement", "field_name", "tags")
+
+
+def _refuse(ctx: click.Context, names: tuple[str, ...], where: str) -> None:
+    """A usage error naming those of ``names`` given on the command line: silently ignored, an option
+    the user gave looks as if it had done something."""
+    given = [
+        p.opts[0]
+        for p in ctx.command.params
+        if p.name in names and ctx.get_parameter_source(p.name) != click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only {'apply' if len(given) > 1 else 'applies'} {where}")
 
 
 def _step_value(text: str | None) -> pd.Timedelta | None:
@@ -143,18 +157,21 @@ def forecast_command(
     """Forecast a CSV series (--input, --output) with the model that wins its backtest, or, without
     --input, rewrite the forecasts of the configured InfluxDB series from their stored models carried
     forward to the newest data (the stored models are not changed: see `capplan retrain`)."""
+    ctx = click.get_current_context()
     if input_path is None:
-        ctx = click.get_current_context()
-        given = [n for n in _CSV_ONLY if ctx.get_parameter_source(n) != click.core.ParameterSource.DEFAULT]
-        if given:
-            names = ", ".join("--" + n.replace("_", "-") for n in given)
-            raise click.UsageError(
-                f"{names} only {'apply' if len(given) > 1 else 'applies'} with --input; without it the "
-                "forecasts of the configured InfluxDB "
-                "series are rewritten with model.horizon from the configuration"
-            )
+        _refuse(
+            ctx,
+            _CSV_ONLY,
+            "with --input; without it the forecasts of the configured InfluxDB series are rewritten with "
+            "model.horizon from the configuration",
+        )
         _refresh_influx(app, measurement, field_name, tags)
         return
+    _refuse(
+        ctx,
+        _INFLUX_ONLY,
+        "without --input, to choose among the configured InfluxDB series; a CSV is one series",
+    )
     if output is None:
         raise click.UsageError("--output is required with --input")
     if not output.parent.is_dir():
