@@ -90,6 +90,7 @@ def to_series(
     if isinstance(frame, pd.Series):
         series = frame
     else:
+        time_given = time_column is not None
         if time_column is None and not isinstance(frame.index, pd.DatetimeIndex):
             named = [c for c in frame.columns if str(c).lower() in TIME_COLUMNS]
             if len(named) != 1:
@@ -106,16 +107,7 @@ def to_series(
             frame = frame.set_index(time_column)
         if frame.empty:
             raise DataError("no rows of data, only a header; give a file with values")
-        columns = list(frame.columns)
-        if value_column is not None and value_column not in columns:
-            raise DataError(f"no value column {value_column!r}; columns are {columns}")
-        numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
-        if value_column is None and not numeric and len(columns) == 1:
-            value_column = columns[0]  # the only column: say which cell is not a number
-        if value_column is None and len(numeric) != 1:
-            found = f"numeric columns are {numeric}" if numeric else f"no column is numeric ({columns})"
-            raise DataError(f"{found}; name the value column with --value-column")
-        series = _numbers(frame[value_column or numeric[0]])
+        series = _numbers(frame[_value_column(frame, value_column, time_column, time_given)])
     if not isinstance(series.index, pd.DatetimeIndex):
         series = series.set_axis(parse_times(series.index))
     missing = np.flatnonzero(pd.isna(series.index))
@@ -125,6 +117,41 @@ def to_series(
             "remove those rows"
         )
     return series
+
+
+def _value_column(
+    frame: pd.DataFrame, value_column: str | None, time_column: str | None, time_given: bool
+) -> str:
+    """The column of values (the time column is already the index). A mix-up is blamed on the column
+    the user named: a value column that is the time column, or a time column that leaves the column
+    named as times to be taken for the values."""
+    columns = list(frame.columns)
+    if value_column is not None:
+        if value_column in columns:
+            return value_column
+        if value_column == time_column:
+            how = "" if time_given else " (found by its name)"
+            raise DataError(
+                f"value column {value_column!r} is also the time column{how}; give different columns for "
+                "the times (time_column, --time-column) and the values (value_column, --value-column)"
+            )
+        besides = f" besides the time column {time_column!r}" if time_column is not None else ""
+        raise DataError(f"no value column {value_column!r}; the columns{besides} are {columns}")
+    numeric = [c for c in columns if pd.api.types.is_numeric_dtype(frame[c])]
+    if not numeric and len(columns) == 1:
+        picked = columns[0]  # the only column: say which cell is not a number
+    elif len(numeric) == 1:
+        picked = numeric[0]
+    else:
+        found = f"numeric columns are {numeric}" if numeric else f"no column is numeric ({columns})"
+        raise DataError(f"{found}; name the value column with --value-column")
+    if time_given and str(picked).lower() in TIME_COLUMNS:
+        raise DataError(
+            f"time column {time_column!r} leaves {picked!r}, named as times, to be the value column; if "
+            f"{picked!r} holds the times, give it as time_column (--time-column), else name the value "
+            "column (value_column, --value-column)"
+        )
+    return picked
 
 
 def _numbers(column: pd.Series) -> pd.Series:

@@ -100,6 +100,20 @@ def test_bad_column_is_a_data_error(tmp_path):
     assert "no value column 'nope'" in str(result.exception) and "cpu" in str(result.exception)
 
 
+def test_a_column_mix_up_names_the_column_given_wrong(tmp_path):
+    """--value-column time said there was no column 'time'; --time-column value blamed a value column
+    'time' the user never named."""
+    text = "time,value\n" + "\n".join(_hourly_rows(400)) + "\n"
+    same = _invoke_on(tmp_path, text, "--value-column", "time")
+    assert str(same.exception).startswith("value column 'time' is also the time column (found by its name)")
+    both = _invoke_on(tmp_path, text, "--value-column", "value", "--time-column", "value")
+    assert str(both.exception).startswith("value column 'value' is also the time column; give different")
+    swapped = _invoke_on(tmp_path, text, "--time-column", "value")
+    assert str(swapped.exception).startswith("time column 'value' leaves 'time', named as times, to be the")
+    missing = _invoke_on(tmp_path, text, "--value-column", "nope")
+    assert "the columns besides the time column 'time' are ['value']" in str(missing.exception)
+
+
 def test_header_only_csv_says_there_are_no_rows(tmp_path):
     (tmp_path / "empty.csv").write_text("time,value\n")
     args = ["--input", str(tmp_path / "empty.csv"), "--output", str(tmp_path / "o.csv")]
