@@ -13,6 +13,7 @@ from capplan import alerts, influx, pipeline
 from capplan.config import Settings, duration
 from capplan.errors import CapplanError, ConfigError
 from capplan.kapacitor import KapacitorClient
+from capplan.store import ModelStore
 from capplan.tick import AlertWindow
 
 
@@ -50,11 +51,23 @@ def offline_checks(settings: Settings) -> list[Check]:
             checks.append(Check("alert schedule", False, alerts.filling_bucket_warning(window)))
         else:
             checks.append(Check("alert schedule", True, f"every {window.every}, {window.interval} buckets"))
-    left = pipeline.left_over(settings)
-    checks.append(
-        Check("stored series", not left, pipeline.left_over_advice(left) if left else "all configured")
-    )
+    checks.append(stored_check(settings))
     return checks
+
+
+def stored_check(settings: Settings) -> Check:
+    """Stored series no [[series]] names any more. A configuration without any [[series]] flags none
+    (see ``pipeline.left_over``), and says so rather than calling them configured."""
+    if not settings.series:
+        stored = len(ModelStore.for_series(settings).list())
+        checked = (
+            f"so the {stored} stored series are not checked against any" if stored else "and none stored"
+        )
+        return Check(
+            "stored series", True, f"no [[series]] configured, {checked}; train and forecast need one"
+        )
+    left = pipeline.left_over(settings)
+    return Check("stored series", not left, pipeline.left_over_advice(left) if left else "all configured")
 
 
 def wrapper_check(settings: Settings) -> Check:

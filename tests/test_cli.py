@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 from capplan import __version__
 from capplan.cli import cli
+from capplan.serieskey import SeriesKey
+from capplan.store import ModelStore
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):
@@ -38,6 +40,17 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path):
     result = CliRunner().invoke(cli, ["--config", str(bad), "doctor", "--offline"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == ["Error: influxdb.timeout: expected a number, got 'soon'"]
+
+
+def test_doctor_without_any_series_says_so_instead_of_all_configured(tmp_path):
+    """Three stored series and no [[series]] at all were reported "all configured"."""
+    for measurement in ("cpu", "mem"):
+        ModelStore(tmp_path).save(SeriesKey.of(measurement, "used", {"host": "a"}), lambda d: {})
+    result = CliRunner().invoke(cli, ["--store", str(tmp_path), "doctor", "--offline"])
+    assert (
+        "ok  stored series: no [[series]] configured, so the 2 stored series are not checked" in result.output
+    )
+    assert "all configured" not in result.output
 
 
 def test_doctor_refuses_an_alert_setting_alerts_define_would_refuse(tmp_path):
