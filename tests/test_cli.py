@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 import pandas as pd
 import pytest
@@ -40,6 +42,17 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path):
     result = CliRunner().invoke(cli, ["--config", str(bad), "doctor", "--offline"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == ["Error: influxdb.timeout: expected a number, got 'soon'"]
+
+
+def test_doctor_json_gives_a_bad_config_as_json_with_the_same_exit(tmp_path):
+    """Scripts reading `doctor --json` got a plain-text line they could not parse."""
+    bad = tmp_path / "capplan.toml"
+    bad.write_text("[influxdb]\ntimeout = 'soon'\n")
+    result = CliRunner().invoke(cli, ["--config", str(bad), "doctor", "--offline", "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.output) == [
+        {"name": "configuration", "ok": False, "detail": "influxdb.timeout: expected a number, got 'soon'"}
+    ]
 
 
 def test_doctor_without_any_series_says_so_instead_of_all_configured(tmp_path):

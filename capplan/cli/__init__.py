@@ -41,6 +41,10 @@ class CapplanGroup(click.Group):
             ctx.exit(1)
 
 
+# Where the group leaves a configuration error for doctor (ctx.meta is shared with the subcommand).
+_CONFIG_ERROR = "capplan.config_error"
+
+
 def _one_line(text: str) -> str:
     """Server messages (Kapacitor's and InfluxDB's JSON errors) span lines; a terminal line must not."""
     return " ".join(text.split())
@@ -81,14 +85,20 @@ def cli(
     verbose: int,
 ) -> None:
     """Capacity-planning forecasts for InfluxDB series, with drift alerts and retraining via Kapacitor."""
-    settings = load_settings(
-        config_path,
-        overrides={
-            "influxdb": {"url": influx_url, "database": database},
-            "kapacitor": {"url": kapacitor_url},
-            "model": {"store": store},
-        },
-    )
+    try:
+        settings = load_settings(
+            config_path,
+            overrides={
+                "influxdb": {"url": influx_url, "database": database},
+                "kapacitor": {"url": kapacitor_url},
+                "model": {"store": store},
+            },
+        )
+    except CapplanError as exc:
+        if ctx.invoked_subcommand != "doctor":
+            raise
+        ctx.meta[_CONFIG_ERROR] = exc  # doctor reports it in the form asked for: --json is not parsed yet
+        return
     _setup_logging(settings, verbose)
     ctx.obj = App(settings)
 
@@ -96,14 +106,22 @@ def cli(
 @cli.command()
 @click.option("--offline", is_flag=True, help="Skip the server checks (no InfluxDB or Kapacitor needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
-@pass_app
-def doctor(app: App, offline: bool, as_json: bool) -> None:
+@click.pass_context
+def doctor(ctx: click.Context, offline: bool, as_json: bool) -> None:
     """Check the configuration, InfluxDB and Kapacitor; exit non-zero on any problem."""
     from capplan import doctor as checks_module
 
-    checks = checks_module.offline_checks(app.settings)
+    error = ctx.meta.get(_CONFIG_ERROR)
+    if error is not None:
+        if not as_json:
+            raise error
+        failed = checks_module.Check("configuration", False, str(error))
+        click.echo(jsonio.dumps([failed.__dict__], indent=2))
+        ctx.exit(error.exit_code)
+    settings = ctx.find_object(App).settings
+    checks = checks_module.offline_checks(settings)
     if not offline:
-        checks += checks_module.server_checks(app.settings)
+        checks += checks_module.server_checks(settings)
     if as_json:
         click.echo(jsonio.dumps([c.__dict__ for c in checks], indent=2))
     else:
