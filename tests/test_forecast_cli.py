@@ -69,8 +69,8 @@ def test_explain_gives_the_step_and_periods_as_durations(tmp_path):
     write_csv(tmp_path / "in.csv")
     args = ["--input", str(tmp_path / "in.csv"), "--time-column", "ts", "--value-column", "cpu"]
     text = CliRunner().invoke(explain_command, [*args, "--horizon", "24h", "--step", "2h"]).output
-    assert "step 2h; horizon 12 steps = 24h" in text
-    assert "periods 12 steps = 24h;" in text
+    assert "step 2h; horizon 12 steps = 1d" in text
+    assert "periods 12 steps = 1d;" in text
 
 
 def test_explain_shows_the_interval_the_line_gaps_and_shifts(tmp_path):
@@ -83,7 +83,7 @@ def test_explain_shows_the_interval_the_line_gaps_and_shifts(tmp_path):
     text = CliRunner().invoke(explain_command, args).output
     assert "interval:       95% from the regression interval of the linear segment: -0.1" in text
     assert "at step 168" in text
-    assert re.search(r"segment: +line over the last \d+ steps = \d+h \(since 2026-11-\d\dT", text)
+    assert re.search(r"segment: +line over the last \d+ steps = \d+d(\d+h)? \(since 2026-1\d-\d\dT", text)
     assert "slope +2 a day" in text
     assert "gaps:           10 missing steps filled (10 with the previous day's shape)" in text
     assert "level shifts:   none found" in text
