@@ -130,18 +130,13 @@ def prepare(
     missing = grid.isna().to_numpy()
     short = max(SHORT_GAP_STEPS, int(SHORT_GAP_DAY_FRACTION * (pd.Timedelta("1D") / step)))
     day = max(1, round(pd.Timedelta("1D") / step))
-    dropped_before, cut_because = None, ""
-    runs = _nan_runs(missing)
+    dropped_before = None
     # Up to a day, with a day of data before it, a gap takes the shape of the day before (a collector
     # restart, a night's outage); cutting there left hours of data and blocked every fit for days.
-    # Bridged steps are made up too: with interpolated ones they get MAX_BRIDGED_FRACTION; over it the
-    # gaps cut the history as longer ones do (what is left may still be enough).
-    after_cut = max((e for s, e in runs if e - s > max(short, day)), default=0)
-    bridged = [(s, e) for s, e in runs if short < e - s <= day and s - after_cut > day]
-    absent, total = int(missing[after_cut:].sum()), len(grid) - after_cut
-    over_budget = absent > MAX_BRIDGED_FRACTION * total
-    if over_budget:
-        bridged = []
+    # Bridged steps are made up too: with interpolated ones they get MAX_BRIDGED_FRACTION of what is
+    # kept. The oldest cut that keeps within that wins, so the newest gaps are bridged first: cutting
+    # at the newest gap whenever the whole history was over the budget kept 64 of three weeks' steps.
+    cut, bridged, cut_because = _cut(_nan_runs(missing), missing, short, day, step)
     for start, end in bridged:
         grid.iloc[start:end] = _seasonal_bridge(grid.to_numpy(), start, end, day)
         log.info(
@@ -151,34 +146,20 @@ def prepare(
             grid.index[start],
             grid.index[end],
         )
-    long_runs = [(s, e) for s, e in runs if e - s > short and (s, e) not in bridged]
-    if long_runs:
-        start, end = long_runs[-1]
-        dropped_before = grid.index[end]
-        if end - start > max(short, day):
-            cut_because = f"gaps over {written(step * max(short, day))} are cut; wait for more data after it"
-        elif over_budget:
-            cut_because = (
-                f"with more than {MAX_BRIDGED_FRACTION:.0%} of the steps missing ({absent} of {total}), gaps "
-                f"over {written(step * short)} are cut rather than bridged; fill the gaps or use a coarser "
-                "step (--step, or model.interval)"
-            )
-        else:
-            cut_because = (
-                f"a gap over {written(step * short)} with less than {written(step * day)} of data before it "
-                "has no day before to take the shape of, and is cut; wait for more data after it"
-            )
+    if cut:
+        dropped_before = grid.index[cut]
+        gap = int(np.flatnonzero(~missing[:cut])[-1]) + 1  # where the gap that ends at the cut starts
         log.warning(
             "series %r: %s gap from %s to %s cut, keeping only the %d steps after it: %s",
             name,
-            written(step * (end - start)),
-            grid.index[start],
-            grid.index[end],
-            len(grid) - end,
+            written(step * (cut - gap)),
+            grid.index[gap],
+            grid.index[cut],
+            len(grid) - cut,
             cut_because,
         )
-        grid = grid.iloc[end:]
-        missing = missing[end:]
+        grid = grid.iloc[cut:]
+        missing = missing[cut:]
     interpolated = int(missing.sum())
     bridged_steps = sum(e - s for s, e in bridged)
     if interpolated - bridged_steps > MAX_GAP_FRACTION * len(grid):
@@ -247,6 +228,53 @@ def _seasonal_bridge(y: np.ndarray, start: int, end: int, day: int) -> np.ndarra
     left, right = (0.0 if np.isnan(v) else v for v in (left, right))
     ramp = left + (right - left) * np.arange(1, end - start + 1) / (end - start + 1)
     return before + ramp  # NaN where the day before had a short gap: interpolated afterwards
+
+
+def _cut(
+    runs: list[tuple[int, int]], missing: np.ndarray, short: int, day: int, step: pd.Timedelta
+) -> tuple[int, list[tuple[int, int]], str]:
+    """(index the kept history starts at, gaps to bridge in it, why the gap before it was cut).
+
+    Cut candidates are the start and the end of every gap longer than ``short``, oldest first; the first
+    one after which every such gap can be bridged (at most a day long, a day of data before it) within
+    MAX_BRIDGED_FRACTION of missing steps is taken."""
+    gaps = [(s, e) for s, e in runs if e - s > short]
+    candidates = [0] + [e for _, e in gaps]
+    for i, cut in enumerate(candidates):
+        kept = [(s, e) for s, e in gaps if s >= cut]
+        absent, total = int(missing[cut:].sum()), len(missing) - cut
+        bridgeable = all(e - s <= day and s - cut > day for s, e in kept)
+        if (bridgeable and absent <= MAX_BRIDGED_FRACTION * total) or i == len(candidates) - 1:
+            return cut, kept if bridgeable else [], _why_cut(gaps, candidates, i, missing, short, day, step)
+    raise AssertionError("the newest candidate is always taken")
+
+
+def _why_cut(
+    gaps: list[tuple[int, int]],
+    candidates: list[int],
+    i: int,
+    missing: np.ndarray,
+    short: int,
+    day: int,
+    step: pd.Timedelta,
+) -> str:
+    """Why the gap ending at ``candidates[i]`` was cut, and what would keep the data before it."""
+    if i == 0:
+        return ""
+    start, end = gaps[i - 1]
+    older = candidates[i - 1]
+    if end - start > max(short, day):
+        return f"gaps over {written(step * max(short, day))} are cut; wait for more data after it"
+    if start - older <= day:
+        return (
+            f"a gap over {written(step * short)} with less than {written(step * day)} of data before it "
+            "has no day before to take the shape of, and is cut; wait for more data after it"
+        )
+    absent, total = int(missing[older:].sum()), len(missing) - older
+    return (
+        f"kept with it, gaps would make up {absent} of {total} steps, over the {MAX_BRIDGED_FRACTION:.0%} "
+        "that may be bridged; fill the gaps or use a coarser step (--step, or model.interval)"
+    )
 
 
 def _nan_runs(missing: np.ndarray) -> list[tuple[int, int]]:

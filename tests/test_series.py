@@ -204,21 +204,24 @@ def test_a_night_out_of_a_week_is_bridged_and_more_cuts_instead_of_failing():
     assert p.dropped_before == index[142] and len(p.values) == 58
 
 
-def test_a_gap_under_a_day_cut_for_the_missing_share_says_so(caplog):
-    """Three 20-hour outages in three weeks are 12% of the steps, over the 10% that may be bridged: the
-    last gap cuts the history, and the warning and the errors name that rule (they called a gap of
-    hours "the long gap", and told to wait for data where filling gaps or a coarser step helps)."""
+def test_gaps_under_a_day_over_the_bridging_share_cut_at_the_oldest_gap_that_keeps_within_it(caplog):
+    """Three 20-hour outages in three weeks are 12% of the steps, over the 10% that may be bridged. The
+    history was cut at the newest gap (64 steps kept); now at the oldest that leaves the rest within the
+    share (234 steps, the newest gap bridged). The warning and the errors name that rule (they called a
+    gap of hours "the long gap", and told to wait for data where filling gaps or a coarser step helps)."""
     index = pd.date_range("2024-01-01", periods=24 * 21, freq="1h", tz="UTC")
     series = pd.Series(np.sin(np.arange(len(index)) * 2 * np.pi / 24) + 5, index=index)
-    rule = "with more than 10% of the steps missing (60 of 504), gaps over 6h are cut rather than bridged"
+    rule = "kept with it, gaps would make up 40 of 384 steps, over the 10% that may be bridged"
     with caplog.at_level(logging.WARNING):
         p = prepare(series.drop(index[np.r_[100:120, 250:270, 420:440]]), "cpu")
-    assert p.dropped_before == index[440] and len(p.values) == 64
+    assert p.dropped_before == index[270] and len(p.values) == 234 and p.bridged == 20
     assert (
-        f"20h gap from {index[420]} to {index[440]} cut, keeping only the 64 steps after it: {rule}"
+        f"20h gap from {index[250]} to {index[270]} cut, keeping only the 234 steps after it: {rule}"
         in caplog.text
     )
+    five = np.r_[100:120, 200:220, 300:320, 400:420, 480:500]  # from each gap on, over 10% missing
+    rule = "kept with it, gaps would make up 20 of 84 steps, over the 10% that may be bridged"
     with pytest.raises(
         DataError, match=rf"only 4 steps of 1h; .* {re.escape(rule)}; fill the gaps or use a coarser step"
     ):
-        prepare(series.drop(index[np.r_[100:120, 250:270, 480:500]]), "cpu")
+        prepare(series.drop(index[five]), "cpu")
