@@ -48,14 +48,17 @@ def duration(text: str, where: str = "duration") -> timedelta:
 
 
 def written(delta: timedelta) -> str:
-    """``delta`` as a user writes one (1h, 15m, 8h35m, 1d), not as pandas prints it ("0 days 01:00:00")."""
-    rest = delta.total_seconds()
+    """``delta`` as a user writes one (1h, 15m, 8h35m, 1d, 250ms, -2h), not as pandas prints it ("0 days
+    01:00:00", or "-1 days +22:00:00" for -2h)."""
+    if delta < timedelta(0):
+        return "-" + written(-delta)
+    rest = round(delta.total_seconds() * 1000)  # in milliseconds, the finest a duration is written in
     parts = []
-    for unit in ("d", "h", "m", "s"):
-        count, rest = divmod(rest, UNIT_SECONDS[unit])
+    for unit in ("d", "h", "m", "s", "ms"):
+        count, rest = divmod(rest, round(UNIT_SECONDS[unit] * 1000))
         if count:
-            parts.append(f"{count:.0f}{unit}")
-    return "".join(parts) if parts and not rest else str(delta)  # under a second: as it is
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
 
 
 # A TICKscript duration literal as Kapacitor's lexer reads it; here rather than in capplan.tick (which

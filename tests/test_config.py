@@ -1,9 +1,10 @@
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from capplan.config import load_settings
+from capplan.config import load_settings, written
 from capplan.errors import ConfigError
 
 
@@ -153,3 +154,18 @@ def test_relative_paths_in_a_config_file_mean_its_directory(tmp_path, monkeypatc
     assert settings.log.file == str(project / "var" / "capplan.log")
     flagged = load_settings(config, env={}, overrides={"model": {"store": "mine"}})
     assert flagged.model.store == "mine"  # a flag is the user's own, relative to where they are
+
+
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (timedelta(hours=8, minutes=35), "8h35m"),
+        (timedelta(seconds=90), "1m30s"),
+        (timedelta(days=2), "2d"),
+        (timedelta(hours=-2), "-2h"),  # divmod of a negative read -1d22h
+        (timedelta(milliseconds=1500), "1s500ms"),  # was pandas' 0:00:01.500000
+        (timedelta(0), "0s"),
+    ],
+)
+def test_durations_are_written_as_users_write_them(delta, text):
+    assert written(delta) == text
