@@ -102,7 +102,12 @@ def _classify(y: np.ndarray, steps_per_day: float) -> Classification:
         return Classification("seasonal", periods, r, max_lag, peak_lags, proms, reason)
     why = f"r^2={r * r:.2f} >= {R2_TREND}" if r * r >= R2_TREND else f"r^2={r * r:.2f}, no ACF peak"
     if periods:  # on a straight-line ACF, a peak must stand out twice as far to count
-        why += f" and the peak at lag {periods[0]} has prominence {strength:.2f} < {2 * MIN_PROMINENCE:g}"
+        peak = (
+            f"the peak at lag {periods[0]}"
+            if len(periods) == 1
+            else f"the strongest peak at lags {list(periods)}"
+        )
+        why += f" and {peak} has prominence {strength:.2f} < {2 * MIN_PROMINENCE:g}"
     seasons = _seasons_under_trend(y, max_lag, steps_per_day)
     if seasons:
         reason = (
