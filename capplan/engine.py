@@ -157,21 +157,24 @@ class SeriesModel:
         return lower, upper
 
     def interval_source(self) -> str:
-        """Where the band comes from. A linear winner with too few backtest origins inside its segment
-        stores only the data's resolution as offsets: the band is then its regression interval."""
+        """Where the band comes from. A linear winner's band is its regression interval wherever that is
+        the wider, on either side; an update that fell back to seasonal naive keeps the trained winner's."""
+        trained = self.trained["id"] if self.trained else self.model_id
+        if trained != self.model_id:
+            return f"the trained winner {trained}'s band, kept since the update fell back to {self.model_id}"
         if not isinstance(self.model, LinearSegment):
             return f"backtest errors of {self.model_id}"
         h = self.ctx.horizon
         lower, upper = self._offsets(h)
         width = self.model.interval_halfwidth(h)
-        regression = int(np.count_nonzero((lower == -width) & (upper == width)))
-        if regression == h:
+        sides = int(np.count_nonzero(lower == -width) + np.count_nonzero(upper == width))
+        if sides == 2 * h:
             return "regression interval of the linear segment"
-        if regression == 0:
+        if sides == 0:
             return "backtest errors inside the linear segment"
         return (
-            f"regression interval of the linear segment at {regression} of {h} steps, backtest errors "
-            "inside the segment at the others"
+            "the wider, step by step and side by side, of the linear segment's regression interval and "
+            "its backtest errors"
         )
 
     def band(self) -> tuple[np.ndarray, np.ndarray]:
@@ -507,7 +510,11 @@ def fit(
     levelled, level_shifts = shifts.follow(prepared.values, (), ctx, *band, name, timezone)
     chosen = models[winner].fit(levelled, ctx)  # backtests fitted twins: this instance is still unfitted
     if isinstance(chosen, LinearSegment):
+        # The regression interval is stored in the offsets too: an update that falls back to seasonal
+        # naive keeps them, and without it published the data's resolution (+-0.0001) as the band.
         lower, upper = _at_least(*_segment_interval(plan, y, forecasts[winner], chosen), y)
+        width = chosen.interval_halfwidth(h)
+        lower, upper = np.minimum(lower, -width), np.maximum(upper, width)
     log.info("series %r: %s in %.2f s (%s)", name, winner, time.perf_counter() - started, why)
     return SeriesModel(
         name=name,
@@ -526,7 +533,7 @@ def fit(
         meta={
             "interpolated": prepared.interpolated,
             "bridged": prepared.bridged,
-            "cut_at_gap": prepared.dropped_before is not None,  # data before ``first`` left out
+            "cut_because": prepared.cut_because or None,  # why data before ``first`` was left out
             "fit_seconds": round(time.perf_counter() - started, 3),
         },
         floor=0.0 if float(np.min(y)) >= 0 else None,
@@ -698,12 +705,14 @@ def _segment_interval(
 def _steps(horizon: int | pd.Timedelta, prepared: PreparedSeries) -> int:
     if isinstance(horizon, (int, np.integer)):
         h = int(horizon)
+        if h < 1:
+            raise DataError(f"series {prepared.name!r}: horizon {h} steps; give at least 1")
     else:  # a duration shorter than one step is a mistake (24 read as nanoseconds), not one step
         span = pd.Timedelta(horizon)
         h = math.ceil(span / prepared.step) if span >= prepared.step else 0
     if h < 1:
         step = written(prepared.step)
-        shown = horizon if isinstance(horizon, (int, np.integer)) else written(pd.Timedelta(horizon))
+        shown = written(pd.Timedelta(horizon))
         raise DataError(
             f"series {prepared.name!r}: horizon {shown} is shorter than one step ({step}); give {step} or "
             "more, or a number of steps"

@@ -40,7 +40,8 @@ class PreparedSeries:
     interpolated: int  # points filled, by interpolation or bridging
     dropped_before: pd.Timestamp | None  # data before this gap was discarded
     bridged: int  # of the points filled, those that took the previous day's shape
-    cut_because: str = ""  # which rule cut that gap, and what would keep the data before it
+    cut_because: str = ""  # which rule cut that gap
+    cut_remedy: str = ""  # what would keep more data, for an error about too little of it
 
     @property
     def steps_per_day(self) -> float:
@@ -52,7 +53,10 @@ class PreparedSeries:
 
     def after_cut(self) -> str:
         """For an error about too little data: that a gap cut the rest off, and why."""
-        return f"only the data after the gap ending {self.dropped_before} counts: {self.cut_because}"
+        return (
+            f"only the data after the gap ending {self.dropped_before} counts: {self.cut_because}; "
+            f"{self.cut_remedy}"
+        )
 
 
 def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
@@ -136,7 +140,7 @@ def prepare(
     # Bridged steps are made up too: with interpolated ones they get MAX_BRIDGED_FRACTION of what is
     # kept. The oldest cut that keeps within that wins, so the newest gaps are bridged first: cutting
     # at the newest gap whenever the whole history was over the budget kept 64 of three weeks' steps.
-    cut, bridged, cut_because = _cut(_nan_runs(missing), missing, short, day, step)
+    cut, bridged, (cut_because, cut_remedy) = _cut(_nan_runs(missing), missing, short, day, step)
     for start, end in bridged:
         grid.iloc[start:end] = _seasonal_bridge(grid.to_numpy(), start, end, day)
         log.info(
@@ -177,6 +181,7 @@ def prepare(
         dropped_before=dropped_before,
         bridged=int(bridged_steps),
         cut_because=cut_because,
+        cut_remedy=cut_remedy,
     )
     if len(grid) < MIN_POINTS:
         where = " in all; query more history or use a finer step"
@@ -232,8 +237,9 @@ def _seasonal_bridge(y: np.ndarray, start: int, end: int, day: int) -> np.ndarra
 
 def _cut(
     runs: list[tuple[int, int]], missing: np.ndarray, short: int, day: int, step: pd.Timedelta
-) -> tuple[int, list[tuple[int, int]], str]:
-    """(index the kept history starts at, gaps to bridge in it, why the gap before it was cut).
+) -> tuple[int, list[tuple[int, int]], tuple[str, str]]:
+    """(index the kept history starts at, gaps to bridge in it, (why the gap before it was cut, what
+    would keep more)).
 
     Cut candidates are the start and the end of every gap longer than ``short``, oldest first; the first
     one after which every such gap can be bridged (at most a day long, a day of data before it) within
@@ -257,23 +263,26 @@ def _why_cut(
     short: int,
     day: int,
     step: pd.Timedelta,
-) -> str:
-    """Why the gap ending at ``candidates[i]`` was cut, and what would keep the data before it."""
+) -> tuple[str, str]:
+    """(why the gap ending at ``candidates[i]`` was cut, what would keep the data before it)."""
     if i == 0:
-        return ""
+        return "", ""
     start, end = gaps[i - 1]
     older = candidates[i - 1]
+    wait = "wait for more data after it"
     if end - start > max(short, day):
-        return f"gaps over {written(step * max(short, day))} are cut; wait for more data after it"
+        return f"gaps over {written(step * max(short, day))} are cut", wait
     if start - older <= day:
         return (
             f"a gap over {written(step * short)} with less than {written(step * day)} of data before it "
-            "has no day before to take the shape of, and is cut; wait for more data after it"
+            "has no day before to take the shape of, and is cut",
+            wait,
         )
     absent, total = int(missing[older:].sum()), len(missing) - older
     return (
         f"kept with it, gaps would make up {absent} of {total} steps, over the {MAX_BRIDGED_FRACTION:.0%} "
-        "that may be bridged; fill the gaps or use a coarser step (--step, or model.interval)"
+        "that may be bridged",
+        "fill the gaps or use a coarser step (--step, or model.interval)",
     )
 
 

@@ -87,9 +87,11 @@ def test_explain_counts_the_gaps_filled_and_tells_a_cut_history():
     series = hourly(24 * 21)
     gappy = series.drop(series.index[-30:-20]).drop(series.index[200:202])  # a night's outage, 2 hours
     info = engine.fit(gappy, 24, candidates=["snaive", "profile"]).explain()
-    assert (info["interpolated"], info["bridged"], info["cut_at_gap"]) == (12, 10, False)
+    assert (info["interpolated"], info["bridged"], info["cut_because"]) == (12, 10, None)
     cut = engine.fit(series.drop(series.index[100:140]), 24, candidates=["snaive", "profile"]).explain()
-    assert cut["cut_at_gap"] and cut["data"]["first"] == series.index[140].isoformat()
+    assert (
+        cut["cut_because"] == "gaps over 1d are cut" and cut["data"]["first"] == series.index[140].isoformat()
+    )
 
 
 def test_intervals_cover_about_95_percent():
@@ -497,3 +499,28 @@ def test_without_a_season_a_level_drop_in_the_last_day_is_not_replayed_as_a_dail
     frame = model.forecast().frame
     assert frame.yhat.max() < 16
     assert (frame.yhat_lower < 13.6).all() and (frame.yhat_upper > 13.6).all()
+
+
+def test_an_update_that_falls_back_keeps_the_lines_regression_band():
+    """A line whose band was its regression interval stored only the data's resolution as offsets: an
+    update that fell back to seasonal naive published +-0.0001, and called it snaive1's backtest band."""
+    from capplan.sample_data import filling_disk
+
+    disk = filling_disk()
+    model = engine.fit(disk.iloc[:-72], 168, name="disk")
+    assert model.model_name == "linear"
+    width = model.band()[1][0]
+    jumps = np.repeat(np.cumsum(np.random.default_rng(0).choice([-8, 8], 12)), 28)[:336]
+    recent = pd.Series(disk.iloc[-337] + jumps, index=disk.index[-336:])
+    updated = model.update(recent)
+    assert updated.model_name.startswith("snaive")
+    assert updated.band()[1][0] == pytest.approx(width)
+    assert (
+        updated.interval_source()
+        == f"the trained winner linear's band, kept since the update fell back to {updated.model_name}"
+    )
+
+
+def test_a_horizon_of_no_steps_is_refused_as_such():
+    with pytest.raises(DataError, match=r"horizon 0 steps; give at least 1"):
+        engine.fit(hourly(24 * 21), 0)

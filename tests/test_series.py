@@ -69,6 +69,8 @@ def test_long_gap_keeps_the_part_after_it_and_logs(caplog):
     assert p.dropped_before == s.index[100]
     assert len(p.values) == 250
     assert "gap" in caplog.text and "cpu" in caplog.text
+    # 250 steps are enough to go on with: the rule is given, not "wait for more data"
+    assert caplog.text.rstrip().endswith("keeping only the 250 steps after it: gaps over 1d are cut")
 
 
 def test_explicit_step_resamples_to_means():

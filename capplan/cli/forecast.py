@@ -285,6 +285,6 @@ def _steps(n: int, step: pd.Timedelta) -> str:
 def _gaps(info: dict) -> str:
     filled, bridged = info["interpolated"], info["bridged"]
     parts = [f"{filled} missing steps filled ({bridged} with the previous day's shape)"] if filled else []
-    if info["cut_at_gap"]:
-        parts.append(f"history cut at a gap too long to fill: data from {info['data']['first']} only")
+    if info["cut_because"]:
+        parts.append(f"history cut at a gap ({info['cut_because']}): data from {info['data']['first']} only")
     return "; ".join(parts) or "none"
