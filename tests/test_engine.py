@@ -524,3 +524,14 @@ def test_an_update_that_falls_back_keeps_the_lines_regression_band():
 def test_a_horizon_of_no_steps_is_refused_as_such():
     with pytest.raises(DataError, match=r"horizon 0 steps; give at least 1"):
         engine.fit(hourly(24 * 21), 0)
+
+
+def test_a_band_regression_on_one_side_only_is_said_to_be_a_mix():
+    from dataclasses import replace
+
+    from capplan.sample_data import filling_disk
+
+    model = engine.fit(filling_disk(), 168, name="disk")
+    assert model.interval_source() == "regression interval of the linear segment"
+    wide_above = replace(model, lower=np.full(168, -0.01), upper=np.full(168, 10.0))
+    assert wide_above.interval_source().startswith("the wider, step by step and side by side")
