@@ -140,7 +140,7 @@ def prepare(
     # Bridged steps are made up too: with interpolated ones they get MAX_BRIDGED_FRACTION of what is
     # kept. The oldest cut that keeps within that wins, so the newest gaps are bridged first: cutting
     # at the newest gap whenever the whole history was over the budget kept 64 of three weeks' steps.
-    cut, bridged, (cut_because, cut_remedy) = _cut(_nan_runs(missing), missing, short, day, step)
+    cut_gap, bridged, (cut_because, cut_remedy) = _cut(_nan_runs(missing), missing, short, day, step)
     for start, end in bridged:
         grid.iloc[start:end] = _seasonal_bridge(grid.to_numpy(), start, end, day)
         log.info(
@@ -150,9 +150,9 @@ def prepare(
             grid.index[start],
             grid.index[end],
         )
-    if cut:
+    if cut_gap:
+        gap, cut = cut_gap
         dropped_before = grid.index[cut]
-        gap = int(np.flatnonzero(~missing[:cut])[-1]) + 1  # where the gap that ends at the cut starts
         log.warning(
             "series %r: %s gap from %s to %s cut, keeping only the %d steps after it: %s",
             name,
@@ -237,22 +237,24 @@ def _seasonal_bridge(y: np.ndarray, start: int, end: int, day: int) -> np.ndarra
 
 def _cut(
     runs: list[tuple[int, int]], missing: np.ndarray, short: int, day: int, step: pd.Timedelta
-) -> tuple[int, list[tuple[int, int]], tuple[str, str]]:
-    """(index the kept history starts at, gaps to bridge in it, (why the gap before it was cut, what
-    would keep more)).
+) -> tuple[tuple[int, int] | None, list[tuple[int, int]], tuple[str, str]]:
+    """(the gap the kept history starts after, None for all of it; gaps to bridge in it; (why that gap
+    was cut, what would keep more)).
 
-    Cut candidates are the start and the end of every gap longer than ``short``, oldest first; the first
-    one after which every such gap can be bridged (at most a day long, a day of data before it) within
-    MAX_BRIDGED_FRACTION of missing steps is taken."""
+    Cut candidates are the start of the data and the end of every gap longer than ``short``, oldest
+    first; the first one after which every such gap can be bridged (at most a day long, a day of data
+    before it) within MAX_BRIDGED_FRACTION of missing steps is taken. After the newest gap none is left
+    to bridge, so that one always is."""
     gaps = [(s, e) for s, e in runs if e - s > short]
     candidates = [0] + [e for _, e in gaps]
     for i, cut in enumerate(candidates):
         kept = [(s, e) for s, e in gaps if s >= cut]
         absent, total = int(missing[cut:].sum()), len(missing) - cut
         bridgeable = all(e - s <= day and s - cut > day for s, e in kept)
-        if (bridgeable and absent <= MAX_BRIDGED_FRACTION * total) or i == len(candidates) - 1:
-            return cut, kept if bridgeable else [], _why_cut(gaps, candidates, i, missing, short, day, step)
-    raise AssertionError("the newest candidate is always taken")
+        if (bridgeable and absent <= MAX_BRIDGED_FRACTION * total) or not kept:
+            cut_gap = gaps[i - 1] if i else None
+            return cut_gap, kept, _why_cut(gaps, candidates, i, missing, short, day, step)
+    raise AssertionError("after the newest gap none is left to bridge")
 
 
 def _why_cut(
