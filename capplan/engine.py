@@ -158,10 +158,11 @@ class SeriesModel:
 
     def interval_source(self) -> str:
         """Where the band comes from. A linear winner's band is its regression interval wherever that is
-        the wider, on either side; an update that fell back to seasonal naive keeps the trained winner's."""
+        the wider, on either side; an update that fell back to seasonal naive keeps the trained winner's.
+        Each reads after "the" (``capplan explain``: "95% from the ...")."""
         trained = self.trained["id"] if self.trained else self.model_id
         if trained != self.model_id:
-            return f"the trained winner {trained}'s band, kept since the update fell back to {self.model_id}"
+            return f"trained winner {trained}'s band, kept since the update fell back to {self.model_id}"
         if not isinstance(self.model, LinearSegment):
             return f"backtest errors of {self.model_id}"
         h = self.ctx.horizon
@@ -173,7 +174,7 @@ class SeriesModel:
         if sides == 0:
             return "backtest errors inside the linear segment"
         return (
-            "the wider, step by step and side by side, of the linear segment's regression interval and "
+            "wider, step by step and side by side, of the linear segment's regression interval and "
             "its backtest errors"
         )
 

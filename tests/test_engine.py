@@ -517,7 +517,7 @@ def test_an_update_that_falls_back_keeps_the_lines_regression_band():
     assert updated.band()[1][0] == pytest.approx(width)
     assert (
         updated.interval_source()
-        == f"the trained winner linear's band, kept since the update fell back to {updated.model_name}"
+        == f"trained winner linear's band, kept since the update fell back to {updated.model_name}"
     )
 
 
@@ -534,4 +534,4 @@ def test_a_band_regression_on_one_side_only_is_said_to_be_a_mix():
     model = engine.fit(filling_disk(), 168, name="disk")
     assert model.interval_source() == "regression interval of the linear segment"
     wide_above = replace(model, lower=np.full(168, -0.01), upper=np.full(168, 10.0))
-    assert wide_above.interval_source().startswith("the wider, step by step and side by side")
+    assert wide_above.interval_source().startswith("wider, step by step and side by side")
