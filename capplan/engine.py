@@ -708,17 +708,15 @@ def _steps(horizon: int | pd.Timedelta, prepared: PreparedSeries) -> int:
         h = int(horizon)
         if h < 1:
             raise DataError(f"series {prepared.name!r}: horizon {h} steps; give at least 1")
-    else:  # a duration shorter than one step is a mistake (24 read as nanoseconds), not one step
-        span = pd.Timedelta(horizon)
-        h = math.ceil(span / prepared.step) if span >= prepared.step else 0
-    if h < 1:
+        return h
+    span = pd.Timedelta(horizon)
+    if span < prepared.step:  # a mistake (24 read as nanoseconds), not one step
         step = written(prepared.step)
-        shown = written(pd.Timedelta(horizon))
         raise DataError(
-            f"series {prepared.name!r}: horizon {shown} is shorter than one step ({step}); give {step} or "
-            "more, or a number of steps"
+            f"series {prepared.name!r}: horizon {written(span)} is shorter than one step ({step}); give "
+            f"{step} or more, or a number of steps"
         )
-    return h
+    return math.ceil(span / prepared.step)
 
 
 def _at_least(lower: np.ndarray, upper: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
